@@ -1,0 +1,84 @@
+"""Entry point: `tunesmith [--version] [--debug] COMMAND ...`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from tunesmith import __version__
+from tunesmith.cli import config_cmd, demo, models
+from tunesmith.cli.output import print_error, stderr
+from tunesmith.errors import TunesmithError
+
+app = typer.Typer(
+    name="tunesmith",
+    help="Fine-tune open LLMs on your company's data, locally: data, train, evaluate, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(models.app, name="models")
+app.add_typer(config_cmd.app, name="config")
+app.command("demo")(demo.demo)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tunesmith {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """tunesmith: local fine-tuning for company data."""
+
+
+def _quiet_libraries() -> None:
+    """No network and no library chatter: tunesmith works offline and prints its own progress."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 ok, 1 failure, 2 usage error)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("TUNESMITH_DEBUG") == "1"
+    _quiet_libraries()
+    try:
+        app(args=args, prog_name="tunesmith", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except TunesmithError as exc:
+        if debug:
+            raise
+        print_error(exc)
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        stderr.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc}\n"
+            "[dim]hint:[/] run again with --debug for the traceback, and report it"
+        )
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

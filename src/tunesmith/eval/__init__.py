@@ -1,0 +1,1 @@
+"""Evaluation: generation, domain metrics, general benchmarks and forgetting."""

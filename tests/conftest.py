@@ -1,0 +1,124 @@
+"""Shared fixtures: an isolated TUNESMITH_HOME, no network, and a tiny random Llama model.
+
+The tiny model (2 layers, width 32) uses the real tokenizer and chat template of the default
+model, read from its GGUF file, so tests exercise real tokenization in seconds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import pytest
+
+from tunesmith.models.registry import EMBEDDED_MODELS, locate_embedded_file
+
+DEFAULT = EMBEDDED_MODELS["smollm2-135m-instruct"]
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, str):  # an AF_UNIX path stays on this machine
+        return True
+    if not (isinstance(address, tuple) and address):
+        return False
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection to a non-loopback address fails the test: tunesmith works offline."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        if not _is_loopback(address):
+            raise AssertionError(f"test tried to open a network connection to {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own empty TUNESMITH_HOME."""
+    home = tmp_path / "tunesmith-home"
+    monkeypatch.setenv("TUNESMITH_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture(scope="session")
+def default_gguf() -> Path:
+    """The embedded default model's GGUF file (installed by `make test`)."""
+    path = locate_embedded_file(DEFAULT)
+    if path is None:
+        pytest.fail(f"{DEFAULT.distribution} is not installed: {DEFAULT.install_hint()}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TUNESMITH_HOME shared by the slow tests, so the default model converts once."""
+    return tmp_path_factory.mktemp("shared-home")
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(default_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model's tokenizer and chat template, saved as a Hugging Face folder."""
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    tokenizer = AutoTokenizer.from_pretrained(
+        default_gguf.parent, gguf_file=default_gguf.name, local_files_only=True
+    )
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def build_tiny_model(folder: Path, tokenizer_dir: Path, *, seed: int = 0) -> Path:
+    """A random 2-layer Llama model with the real tokenizer, saved as safetensors."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder, safe_serialization=True)
+    for item in tokenizer_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama model folder (2 layers, width 32) with a real chat template."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), tokenizer_dir)
+
+
+@pytest.fixture
+def tiny_model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny model folder that a test may alter."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "tiny-model"))
