@@ -70,6 +70,22 @@ class DataConfig(Section):
         description="Which assistant turns carry loss: all of them, every token, or the last one.",
     )
     pack: bool = Field(True, description="Pack examples into full sequences (no cross-attention).")
+    seq_len: int | None = Field(
+        None,
+        gt=0,
+        description="Length of packed training sequences; empty means max_length (or the "
+        "model's context length, capped at 2048).",
+    )
+    question_column: str | None = Field(
+        None, description="CSV/TSV question column; empty tries question, prompt, input, ..."
+    )
+    answer_column: str | None = Field(
+        None, description="CSV/TSV answer column; empty tries answer, response, output, ..."
+    )
+    system_prompt: str | None = Field(
+        None, description="System prompt added to examples that have none (CSV, Alpaca, ...)."
+    )
+    seed: int = Field(42, ge=0, description="Seed of the train/validation split.")
 
 
 class LoraConfig(Section):

@@ -43,3 +43,7 @@ class ModelFormatError(TunesmithError):
 
 class UnsafeModelError(ModelFormatError):
     """Loading the model would execute untrusted code (pickle weights, remote code)."""
+
+
+class DataError(TunesmithError):
+    """Training or evaluation data is unreadable or invalid."""
