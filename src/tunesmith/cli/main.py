@@ -8,7 +8,9 @@ import sys
 import typer
 
 from tunesmith import __version__
-from tunesmith.cli import config_cmd, demo, models
+from tunesmith.cli import config_cmd, demo, models, runs
+from tunesmith.cli import data as data_cmd
+from tunesmith.cli import train as train_cmd
 from tunesmith.cli.output import print_error, stderr
 from tunesmith.errors import TunesmithError
 
@@ -21,6 +23,9 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(runs.app, name="runs")
+app.command("train")(train_cmd.train_command)
 app.command("demo")(demo.demo)
 
 

@@ -65,6 +65,30 @@ def model_info(name: str, *, trust_remote_code: bool = False) -> ModelInfo:
     )
 
 
+def model_identity(source: Any, folder: Path) -> dict[str, Any]:
+    """Name, origin and content hash of a base model, for run provenance."""
+    if source.is_gguf and is_complete_cache(folder):
+        digest = read_cache_marker(folder).get("source_sha256")
+        hashed = "gguf file"
+    else:
+        import hashlib
+
+        from tunesmith.models.gguf_cache import file_sha256
+
+        combined = hashlib.sha256()
+        for weights in safetensors_files(folder):
+            combined.update(file_sha256(weights).encode())
+        digest, hashed = combined.hexdigest(), "safetensors files"
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "source": str(source.path),
+        "folder": str(folder),
+        "sha256": digest,
+        "sha256_of": hashed,
+    }
+
+
 def count_parameters(folder: Path, *, tied: bool = False) -> tuple[int, str]:
     """Total parameters and their dtype, from the safetensors headers alone.
 

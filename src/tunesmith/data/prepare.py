@@ -1,0 +1,438 @@
+"""Prepared datasets: read, split, tokenize, pack, and cache the result once per input.
+
+A prepared dataset lives in `TUNESMITH_HOME/datasets/<key>/`: `train.safetensors`,
+`validation.safetensors` (token arrays, never pickle) and `dataset.json` (hashes, settings,
+counts, file checksums). The key hashes everything the token ids depend on: the data files'
+bytes, the tokenizer (its full `tokenizer.json` serialization, chat template and special
+tokens) and the resolved settings. The same inputs reuse the folder; any change gets a new one.
+The folder is written under a temporary name and renamed, so a half-written one is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import uuid
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from tunesmith.config import DataConfig
+from tunesmith.data.pack import PackedSequence, pack_examples, padding_fractions
+from tunesmith.data.readers import read_examples
+from tunesmith.data.render import (
+    OverlongError,
+    apply_overlong,
+    tokenize_conversation,
+    tokenize_document,
+)
+from tunesmith.data.types import Conversation, Document, TokenizedExample
+from tunesmith.errors import UsageError
+from tunesmith.home import tunesmith_home
+
+# Bump when the stored layout or the tokenization rules change, so old folders are not reused.
+PIPELINE_VERSION = 1
+DEFAULT_SEQ_LEN = 2048
+STATS_BATCH_SIZE = 8
+_SPLITS = ("train", "validation")
+_SHOWN_OVERLONG = 5
+
+Rows = list[TokenizedExample] | list[PackedSequence]
+
+
+@dataclass
+class PreparedDataset:
+    """Token ids ready to train on, where they are stored, and what went into them."""
+
+    train: Rows
+    validation: Rows
+    stats: dict[str, Any]
+    key: str
+    path: Path
+    data_sha256: str
+    packed: bool
+    seq_len: int | None
+
+    def summary(self) -> dict[str, Any]:
+        """A flat, JSON-ready summary for `tunesmith data prepare`."""
+        out: dict[str, Any] = {
+            "key": self.key,
+            "path": str(self.path),
+            "data_sha256": self.data_sha256,
+            "packed": self.packed,
+            "seq_len": self.seq_len,
+        }
+        for split in _SPLITS:
+            for name, value in self.stats[split].items():
+                out[f"{split}_{name}"] = value
+        out.update({f"padding_{k}": v for k, v in self.stats["padding"].items()})
+        out.update(self.stats["counts"])
+        return out
+
+
+def datasets_dir() -> Path:
+    """Where prepared datasets are cached."""
+    return tunesmith_home() / "datasets"
+
+
+def prepare_dataset(
+    data_config: DataConfig,
+    tokenizer: Any,
+    *,
+    model_id: str,
+    context_length: int | None = None,
+    batch_size: int = STATS_BATCH_SIZE,
+) -> PreparedDataset:
+    """The prepared dataset for this data, tokenizer and settings; built once, then reused.
+
+    `context_length` (the model's) bounds examples when `data.max_length` is empty and sets the
+    packed length when `data.seq_len` is empty (capped at 2048). `batch_size` only shapes the
+    padding figures in `stats`.
+    """
+    if data_config.train is None:
+        raise UsageError("data.train is not set", hint="point data.train at a data file")
+    settings = resolved_settings(data_config, context_length)
+    data_sha = path_sha256(data_config.train)
+    validation_sha = path_sha256(data_config.validation) if data_config.validation else None
+    identity = {
+        "version": PIPELINE_VERSION,
+        "train_sha256": data_sha,
+        "validation_sha256": validation_sha,
+        "tokenizer_sha256": tokenizer_sha256(tokenizer),
+        "settings": settings,
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    folder = datasets_dir() / key
+    stored = _load(folder)
+    if stored is None:
+        splits, counts, sources = _build(data_config, tokenizer, settings)
+        manifest = {
+            **identity,
+            "key": key,
+            "model_id": model_id,
+            "train_path": str(data_config.train),
+            "validation_path": str(data_config.validation) if data_config.validation else None,
+            "counts": counts,
+            "sources": sources,
+        }
+        _write(folder, splits, manifest)
+        stored = (splits, manifest)
+    splits, manifest = stored
+    return PreparedDataset(
+        train=splits["train"],
+        validation=splits["validation"],
+        stats=_stats(splits, manifest["counts"], settings, batch_size),
+        key=key,
+        path=folder,
+        data_sha256=data_sha,
+        packed=settings["pack"],
+        seq_len=settings["seq_len"],
+    )
+
+
+def resolved_settings(data_config: DataConfig, context_length: int | None) -> dict[str, Any]:
+    """Every setting the token ids depend on, with defaults resolved, as stored in the key."""
+    seq_len = None
+    if data_config.pack:
+        seq_len = data_config.seq_len or data_config.max_length
+        seq_len = seq_len or min(context_length or DEFAULT_SEQ_LEN, DEFAULT_SEQ_LEN)
+    limit = data_config.max_length or context_length
+    if seq_len is not None:
+        # A packed row holds whole examples, so no example may be longer than a row.
+        limit = min(limit, seq_len) if limit else seq_len
+    explicit_validation = data_config.validation is not None
+    return {
+        "format": data_config.format,
+        "train_on": data_config.train_on,
+        "overlong": data_config.overlong,
+        "max_length": limit,
+        "pack": data_config.pack,
+        "seq_len": seq_len,
+        "validation_share": None if explicit_validation else data_config.validation_share,
+        "seed": data_config.seed,
+        "question_column": data_config.question_column,
+        "answer_column": data_config.answer_column,
+        "system_prompt": data_config.system_prompt,
+    }
+
+
+def split_indices(count: int, share: float, seed: int) -> tuple[list[int], list[int]]:
+    """Train and validation indices: a seeded random `share` held out, both in file order.
+
+    With a positive share and at least two examples, at least one is held out.
+    """
+    held = round(count * share)
+    if share > 0 and count >= 2:
+        held = min(max(held, 1), count - 1)
+    order = list(range(count))
+    random.Random(seed).shuffle(order)
+    return sorted(order[held:]), sorted(order[:held])
+
+
+def path_sha256(path: Path | str) -> str:
+    """sha256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"data file {path} does not exist", hint="check the path")
+    digest = hashlib.sha256()
+    if path.is_file():
+        _update_with_file(digest, path)
+        return digest.hexdigest()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        _update_with_file(digest, file)
+    return digest.hexdigest()
+
+
+def tokenizer_sha256(tokenizer: Any) -> str:
+    """sha256 of everything tokenization depends on: vocabulary, merges, template, specials."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        body = backend.to_str()
+    else:
+        body = json.dumps(sorted(tokenizer.get_vocab().items()))
+    extra = {
+        "class": type(tokenizer).__name__,
+        "chat_template": getattr(tokenizer, "chat_template", None),
+        "special": {
+            name: getattr(tokenizer, name, None) for name in ("bos_token", "eos_token", "pad_token")
+        },
+    }
+    text = body + json.dumps(extra, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+def _build(
+    data_config: DataConfig, tokenizer: Any, settings: dict[str, Any]
+) -> tuple[dict[str, Rows], dict[str, int], list[str]]:
+    read_options = {
+        "question_column": data_config.question_column,
+        "answer_column": data_config.answer_column,
+        "system_prompt": data_config.system_prompt,
+    }
+    train = read_examples(data_config.train, data_config.format, **read_options)
+    if data_config.validation is not None:
+        validation = read_examples(data_config.validation, data_config.format, **read_options)
+    else:
+        kept, held = split_indices(len(train), data_config.validation_share, data_config.seed)
+        train, validation = [train[i] for i in kept], [train[i] for i in held]
+    counts: dict[str, int] = {"read_train": len(train), "read_validation": len(validation)}
+    tokenized = {
+        "train": _tokenize_all(tokenizer, train, settings, counts),
+        "validation": _tokenize_all(tokenizer, validation, settings, counts),
+    }
+    sources = sorted({e.source for rows in tokenized.values() for e in rows})
+    if settings["pack"]:
+        packed = {
+            k: pack_examples(v, settings["seq_len"], seed=settings["seed"])
+            for k, v in tokenized.items()
+        }
+        return packed, counts, sources
+    return tokenized, counts, sources
+
+
+def _tokenize_all(
+    tokenizer: Any,
+    examples: list[Conversation | Document],
+    settings: dict[str, Any],
+    counts: dict[str, int],
+) -> list[TokenizedExample]:
+    """Tokenize every example; overlong ones under `error` are all reported in one error."""
+    limit, policy = settings["max_length"], settings["overlong"]
+    window = limit or DEFAULT_SEQ_LEN
+    out: list[TokenizedExample] = []
+    overlong: list[OverlongError] = []
+    for example in examples:
+        if isinstance(example, Document):
+            out.extend(tokenize_document(tokenizer, example, window=window))
+            continue
+        tokenized = tokenize_conversation(tokenizer, example, train_on=settings["train_on"])
+        try:
+            tokenized = apply_overlong(tokenized, limit, policy)
+        except OverlongError as exc:
+            overlong.append(exc)
+            continue
+        _count(counts, tokenized)
+        if tokenized is not None and tokenized.trained_tokens > 0:
+            out.append(tokenized)
+    if overlong:
+        raise _overlong_summary(overlong, limit)
+    return out
+
+
+def _count(counts: dict[str, int], example: TokenizedExample | None) -> None:
+    if example is None:
+        _bump(counts, "dropped_overlong")
+    elif example.trained_tokens == 0:
+        _bump(counts, "dropped_no_trained_tokens")
+    else:
+        for flag in ("truncated", "system_folded"):
+            if example.meta.get(flag):
+                _bump(counts, flag)
+
+
+def _bump(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
+
+
+def _overlong_summary(errors: list[OverlongError], limit: int) -> OverlongError:
+    if len(errors) == 1:
+        return errors[0]
+    shown = "; ".join(e.message for e in errors[:_SHOWN_OVERLONG])
+    rest = len(errors) - _SHOWN_OVERLONG
+    more = f"; and {rest} more" if rest > 0 else ""
+    return OverlongError(
+        f"{len(errors)} examples are over the limit of {limit} tokens: {shown}{more}",
+        hint=errors[0].hint,
+    )
+
+
+def _stats(
+    splits: dict[str, Rows], counts: dict[str, int], settings: dict[str, Any], batch_size: int
+) -> dict[str, Any]:
+    stats: dict[str, Any] = {"counts": dict(counts)}
+    for name in _SPLITS:
+        rows = splits[name]
+        stats[name] = {
+            "rows": len(rows),
+            "examples": sum(_examples_in(r) for r in rows),
+            "tokens": sum(len(r.input_ids) for r in rows),
+            "trained_tokens": sum(r.trained_tokens for r in rows),
+        }
+    lengths = [n for row in splits["train"] for n in _lengths(row)]
+    # Training shuffles examples, and packed rows list theirs longest first: measure unpacked
+    # batches in a shuffled order, not in the (nearly sorted) stored one.
+    random.Random(settings["seed"]).shuffle(lengths)
+    seq_len = settings["seq_len"] or max(lengths, default=1)
+    padding = padding_fractions(lengths, seq_len, batch_size)
+    stats["padding"] = {
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "unpacked": padding["padding_unpacked"],
+        "packed": padding["padding_packed"],
+    }
+    return stats
+
+
+def _examples_in(row: TokenizedExample | PackedSequence) -> int:
+    return len(row.lengths) if isinstance(row, PackedSequence) else 1
+
+
+def _lengths(row: TokenizedExample | PackedSequence) -> list[int]:
+    return list(row.lengths) if isinstance(row, PackedSequence) else [len(row.input_ids)]
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+def _write(folder: Path, splits: dict[str, Rows], manifest: dict[str, Any]) -> None:
+    """Write to a temporary folder, then rename it into place (a corrupt old one is replaced)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
+    temporary.mkdir()
+    try:
+        sources = {s: i for i, s in enumerate(manifest["sources"])}
+        files = {}
+        for name in _SPLITS:
+            filename = f"{name}.safetensors"
+            arrays = _to_arrays(splits[name], sources, manifest["settings"]["pack"])
+            _save_arrays(temporary / filename, arrays)
+            files[filename] = path_sha256(temporary / filename)
+        manifest = {**manifest, "files": files}
+        (temporary / "dataset.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.rename(temporary, folder)
+    except FileExistsError:
+        pass  # another process wrote the same key meanwhile: same inputs, same content
+    except OSError:
+        if not (folder / "dataset.json").exists():
+            raise
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+
+
+def _load(folder: Path) -> tuple[dict[str, Rows], dict[str, Any]] | None:
+    """The stored splits and manifest, or None when missing, outdated or altered."""
+    try:
+        manifest = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        if manifest.get("version") != PIPELINE_VERSION:
+            return None
+        for filename, digest in manifest["files"].items():
+            if path_sha256(folder / filename) != digest:
+                return None
+        sources = manifest["sources"]
+        packed = manifest["settings"]["pack"]
+        splits = {
+            name: _from_arrays(_load_arrays(folder / f"{name}.safetensors"), sources, packed)
+            for name in _SPLITS
+        }
+    except (OSError, ValueError, KeyError, UsageError):
+        return None
+    return splits, manifest
+
+
+def _to_arrays(rows: Rows, sources: dict[str, int], packed: bool) -> dict[str, Any]:
+    import numpy as np
+
+    arrays = {
+        "input_ids": np.array([t for r in rows for t in r.input_ids], dtype=np.int32),
+        "labels": np.array([t for r in rows for t in r.labels], dtype=np.int32),
+        "offsets": np.cumsum([0] + [len(r.input_ids) for r in rows], dtype=np.int64),
+    }
+    if packed:
+        arrays["lengths"] = np.array([n for r in rows for n in r.lengths], dtype=np.int32)
+        arrays["length_offsets"] = np.cumsum([0] + [len(r.lengths) for r in rows], dtype=np.int64)
+        return arrays
+    arrays["line"] = np.array([r.line for r in rows], dtype=np.int64)
+    arrays["source"] = np.array([sources[r.source] for r in rows], dtype=np.int32)
+    for key in sorted({k for r in rows for k in r.meta}):
+        arrays[f"meta.{key}"] = np.array([r.meta.get(key, 0) for r in rows], dtype=np.int64)
+    return arrays
+
+
+def _from_arrays(arrays: dict[str, Any], sources: list[str], packed: bool) -> Rows:
+    offsets = arrays["offsets"].tolist()
+    ids, labels = arrays["input_ids"].tolist(), arrays["labels"].tolist()
+    bounds = list(pairwise(offsets))
+    if packed:
+        lengths, cuts = arrays["lengths"].tolist(), arrays["length_offsets"].tolist()
+        rows: list[PackedSequence] = []
+        for i, (a, b) in enumerate(bounds):
+            row_lengths = lengths[cuts[i] : cuts[i + 1]]
+            positions = [p for n in row_lengths for p in range(n)]
+            rows.append(PackedSequence(ids[a:b], labels[a:b], positions, row_lengths))
+        return rows
+    lines, source = arrays["line"].tolist(), arrays["source"].tolist()
+    metas = {k[len("meta.") :]: v.tolist() for k, v in arrays.items() if k.startswith("meta.")}
+    examples = []
+    for i, (a, b) in enumerate(bounds):
+        meta = {k: v[i] for k, v in metas.items() if v[i]}
+        examples.append(TokenizedExample(ids[a:b], labels[a:b], sources[source[i]], lines[i], meta))
+    return examples
+
+
+def _save_arrays(path: Path, arrays: dict[str, Any]) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(arrays, str(path))
+
+
+def _load_arrays(path: Path) -> dict[str, Any]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def _update_with_file(digest: Any, path: Path) -> None:
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
