@@ -53,7 +53,7 @@ class DataConfig(Section):
     validation: Path | None = Field(
         None, description="Explicit validation file; when empty a share of `train` is held out."
     )
-    format: Literal["auto", "openai", "alpaca", "sharegpt", "csv", "text"] = Field(
+    format: Literal["auto", "openai", "alpaca", "sharegpt", "csv", "text", "eval"] = Field(
         "auto", description="Input format; auto detects it from the file name and content."
     )
     validation_share: float = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import typer
 
@@ -53,6 +54,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Deprecation notices from transformers/peft internals are for their developers, not ours.
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 def main(argv: list[str] | None = None) -> int:

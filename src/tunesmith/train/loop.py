@@ -180,6 +180,7 @@ def train(
 def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler, state,
           total_steps, steps_per_epoch, started, emit) -> None:  # fmt: skip
     train_cfg = config.train
+    pack_len = dataset.seq_len if dataset.packed else None
     while state.step < total_steps:
         order = _epoch_order(len(dataset.train), train_cfg.seed, state.epoch)
         while state.batch_in_epoch < steps_per_epoch and state.step < total_steps:
@@ -187,7 +188,7 @@ def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler,
             items = [dataset.train[i] for i in order[first : first + train_cfg.batch_size]]
             step_started = time.perf_counter()
             loss, tokens, grad_norm = _optimizer_step(
-                config, context, setup, module, optimizer, scheduler, items
+                config, context, setup, module, optimizer, scheduler, items, pack_len
             )
             state.step += 1
             state.batch_in_epoch += 1
@@ -199,7 +200,9 @@ def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler,
                    "tokens": tokens, "tokens_per_second": round(tokens / max(seconds, 1e-9), 1),
                    "elapsed": round(time.perf_counter() - started, 3)}  # fmt: skip
             if _due(state.step, train_cfg.eval_every, total_steps) and dataset.validation:
-                row["val_loss"] = _validate(context, module, dataset.validation, train_cfg)
+                row["val_loss"] = _validate(
+                    context, module, dataset.validation, train_cfg, pack_len
+                )
                 _track_best(config, context, folder, setup, state, row["val_loss"])
                 emit({"event": "eval", "step": state.step, "val_loss": row["val_loss"]})
             if context.is_main:
@@ -214,7 +217,7 @@ def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler,
         state.batch_in_epoch = 0
 
 
-def _optimizer_step(config, context, setup, module, optimizer, scheduler, items):
+def _optimizer_step(config, context, setup, module, optimizer, scheduler, items, pack_len):
     """One optimizer step over `items` split across processes and micro-batches."""
     train_cfg = config.train
     mine = items[context.rank :: context.world_size]
@@ -226,8 +229,9 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items)
     summed = 0.0
     real_tokens = 0
     for index, chunk in enumerate(chunks):
-        batch = {k: v.to(context.device) for k, v in _collate(chunk, pad_id).items()}
-        real_tokens += _real_tokens(batch)
+        batch = _collate(chunk, pad_id, pack_len)
+        batch = {k: v.to(context.device) for k, v in batch.items()}
+        real_tokens += sum(len(item.input_ids) for item in chunk)
         sync = index == len(chunks) - 1
         with _maybe_no_sync(module, context, sync), autocast(precision, context.device):
             loss_sum, _ = module(batch)
@@ -246,7 +250,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items)
     return loss, tokens, grad_norm
 
 
-def _validate(context, module, validation, train_cfg) -> float:
+def _validate(context, module, validation, train_cfg, pack_len) -> float:
     model = module.module if hasattr(module, "module") else module
     pad_id = _pad_id_from(model.model)
     mine = validation[context.rank :: context.world_size]
@@ -257,7 +261,7 @@ def _validate(context, module, validation, train_cfg) -> float:
     model.eval()
     with torch.no_grad(), autocast(precision, context.device):
         for start in range(0, len(mine), micro):
-            batch = _collate(mine[start : start + micro], pad_id)
+            batch = _collate(mine[start : start + micro], pad_id, pack_len)
             loss_sum, tokens = model({k: v.to(context.device) for k, v in batch.items()})
             summed += float(loss_sum)
             count += tokens
@@ -371,16 +375,26 @@ def _initial_record(config, loaded, setup: MethodSetup, dataset, folder: RunFold
 
 
 def _prepare(config: TunesmithConfig, loaded):
-    from tunesmith.data.prepare import prepare_dataset
+    """Tokenized examples, stored unpacked: each optimizer step packs its own examples.
+
+    Packing per step keeps `train.batch_size` counted in examples (packed or not) and lets the
+    examples meet in new combinations every epoch.
+    """
+    from tunesmith.data.prepare import prepare_dataset, resolved_settings
 
     if config.data.train is None:
         raise ConfigError("data.train is empty", hint="set data.train to your training file")
     context_length = getattr(loaded.model.config, "max_position_embeddings", None)
     dataset = prepare_dataset(
-        config.data, loaded.tokenizer, model_id=str(loaded.folder), context_length=context_length
+        config.data.model_copy(update={"pack": False}),
+        loaded.tokenizer,
+        model_id=str(loaded.folder),
+        context_length=context_length,
     )
     if not dataset.train:
         raise ConfigError(f"{config.data.train}: no training examples after preparation")
+    dataset.seq_len = resolved_settings(config.data, context_length)["seq_len"]
+    dataset.packed = config.data.pack
     return dataset
 
 
@@ -440,22 +454,17 @@ def _maybe_no_sync(module, context: DistContext, sync: bool):
     return contextlib.nullcontext()
 
 
-def _collate(items: list[Any], pad_id: int) -> dict[str, torch.Tensor]:
-    """Packed sequences stack as they are; single examples are right-padded."""
-    from tunesmith.data.pack import collate_packed, collate_padded
+def _collate(items: list[Any], pad_id: int, pack_len: int | None) -> dict[str, torch.Tensor]:
+    """Pack the examples into rows of `pack_len` tokens, or right-pad them one per row."""
+    from tunesmith.data.pack import collate_packed, collate_padded, pack_examples
 
-    if hasattr(items[0], "position_ids"):
-        return collate_packed(items)
+    if pack_len:
+        return collate_packed(pack_examples(items, pack_len), pad_token_id=pad_id)
     return collate_padded(items, pad_id)
 
 
 def _trained_tokens(item: Any) -> int:
     return sum(1 for label in item.labels[1:] if label != -100)
-
-
-def _real_tokens(batch: dict[str, torch.Tensor]) -> int:
-    mask = batch.get("attention_mask")
-    return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
 
 
 def _pad_id(setup: MethodSetup) -> int:
