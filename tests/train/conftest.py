@@ -33,10 +33,10 @@ def chat_file(tmp_path: Path) -> Path:
     return write_chat_jsonl(tmp_path / "train.jsonl")
 
 
-def make_config(tmp_path: Path, model_dir: Path, data: Path, **sections: dict) -> Path:
+def make_config(tmp_path: Path, model_dir: Path, data_path: Path, **sections: dict) -> Path:
     config = {
         "model": {"name": str(model_dir)},
-        "data": {"train": str(data), "validation_share": 0.1, "seq_len": 256},
+        "data": {"train": str(data_path), "validation_share": 0.1, "seq_len": 256},
         "method": {"name": "lora", "lora": {"r": 4}},
         "train": {
             "max_steps": 4,

@@ -9,6 +9,7 @@ import warnings
 import typer
 
 from tunesmith import __version__
+from tunesmith.cli import chat as chat_cmd
 from tunesmith.cli import config_cmd, demo, models, runs
 from tunesmith.cli import data as data_cmd
 from tunesmith.cli import train as train_cmd
@@ -27,6 +28,8 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.command("train")(train_cmd.train_command)
+app.command("generate")(chat_cmd.generate_command)
+app.command("chat")(chat_cmd.chat_command)
 app.command("demo")(demo.demo)
 
 
