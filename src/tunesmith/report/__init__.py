@@ -1,0 +1,1 @@
+"""Reports: the method comparison table, charts and a self-contained HTML page."""
