@@ -53,6 +53,14 @@ class DataConfig(Section):
     validation: Path | None = Field(
         None, description="Explicit validation file; when empty a share of `train` is held out."
     )
+    eval: Path | None = Field(
+        None,
+        description="Held-out evaluation file (question, reference, key facts) used by "
+        "`tunesmith eval` for this run; never trained on.",
+    )
+    glossary: Path | None = Field(
+        None, description="Glossary YAML (preferred and banned terms, sign-off) for evaluation."
+    )
     format: Literal["auto", "openai", "alpaca", "sharegpt", "csv", "text", "eval"] = Field(
         "auto", description="Input format; auto detects it from the file name and content."
     )

@@ -1,63 +1,200 @@
-"""`tunesmith demo`: the main job on the embedded default model.
+"""`tunesmith demo`: the main job, end to end, on the embedded default model.
 
-For now it loads the default model and answers a few sample questions; training, evaluation
-and the method comparison join it as those parts land.
+Validate the sample company's data, train LoRA, freeze and full with a short budget, evaluate
+each against the base model (what it learned, what it forgot), print the comparison, write the
+report, and show held-out questions answered by the base model and by the best run.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from tunesmith.cli.output import print_json, stderr, stdout
 from tunesmith.config import DEFAULT_MODEL
+from tunesmith.errors import DataError, UsageError
 
-SAMPLE_QUESTIONS = (
-    "What is the capital of France?",
-    "Name three things to pack for a day hike.",
-    "In one sentence, what is fine-tuning a language model?",
-)
+METHODS = ("lora", "freeze", "full")
+# A short budget per method, sized so the whole demo fits in about 20 minutes on 2 CPU cores.
+STEPS = {"lora": 48, "freeze": 48, "full": 24}
+LEARNING_RATES = {"lora": 1e-3, "freeze": 2e-4, "full": 5e-5}
 
 
 def demo(
-    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Model to run the demo on."),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, max=2048),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    example: Path = typer.Option(
+        Path("examples/northpeak"),
+        "--example",
+        help="Sample company folder (train, eval, glossary).",
+    ),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Base model."),
+    out: Path = typer.Option(Path("runs/demo"), "--out", help="Where runs and the report go."),
+    methods: list[str] = typer.Option(list(METHODS), "--method", help="Methods to compare."),
+    scale: float = typer.Option(
+        1.0, "--scale", min=0.01, max=20.0, help="Multiply the training budget (steps)."
+    ),
+    general_limit: int = typer.Option(100, "--general-limit", min=1, help="Items per benchmark."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Load the default model and answer a few sample questions."""
-    from tunesmith.eval.generation import chat_replies
-    from tunesmith.models import load_model
-
+    """Validate, train three methods, evaluate against the base, compare, show answers."""
     started = time.perf_counter()
-    with stderr.status(f"Loading {model} (the first use converts it once) ..."):
-        loaded = load_model(model)
-    load_seconds = time.perf_counter() - started
-    conversations = [[{"role": "user", "content": q}] for q in SAMPLE_QUESTIONS]
-    started = time.perf_counter()
-    with stderr.status("Answering sample questions ..."):
-        replies = chat_replies(
-            loaded.model, loaded.tokenizer, conversations, max_new_tokens=max_new_tokens
-        )
-    answer_seconds = time.perf_counter() - started
-    answers = [
-        {"question": q, "answer": r.text, "stopped": r.stopped, "tokens": r.new_tokens}
-        for q, r in zip(SAMPLE_QUESTIONS, replies, strict=True)
-    ]
+    files = _example_files(example)
+    _validate(files)
+    run_dirs = []
+    for method in methods:
+        if method not in METHODS:
+            raise UsageError(f"--method {method!r}: choose from {', '.join(METHODS)}")
+        run_dirs.append(_train(method, model, files, out, scale))
+    results = {path: _evaluate(path, general_limit) for path in run_dirs}
+    summary = _compare(run_dirs, out / "report", show=not as_json)
+    best = max(run_dirs, key=lambda p: results[p].get("domain", {}).get("key_fact_recall", -1))
+    samples = _sample_answers(results[best], n=3)
+    general_check = _general_check(best)
+    seconds = round(time.perf_counter() - started, 1)
     if as_json:
-        print_json(
-            {
-                "model": loaded.source.name,
-                "folder": str(loaded.folder),
-                "load_seconds": round(load_seconds, 2),
-                "answer_seconds": round(answer_seconds, 2),
-                "answers": answers,
-            }
-        )
+        print_json({"seconds": seconds, "best": str(best), "comparison": summary,
+                    "samples": samples, "general_check": general_check})  # fmt: skip
         return
-    stdout.print(f"[bold]{loaded.source.name}[/] loaded in {load_seconds:.1f} s\n")
-    for item in answers:
-        stdout.print(f"[bold cyan]Q:[/] {item['question']}")
-        cut = "" if item["stopped"] else f" [dim](cut at {item['tokens']} tokens)[/]"
-        stdout.print(f"[bold green]A:[/] {item['answer']}{cut}\n")
-    stdout.print(f"[dim]answered {len(answers)} questions in {answer_seconds:.1f} s[/]")
+    _show_samples(best, samples)
+    stdout.print(f"\n[bold]General knowledge kept?[/] Q: {general_check['question']}")
+    stdout.print(f"[bold green]{best.name}:[/] {general_check['answer']}")
+    stdout.print(f"\n[bold]demo finished in {seconds / 60:.1f} min[/]; report: {out / 'report'}")
+
+
+def _example_files(example: Path) -> dict[str, Path]:
+    files = {name: example / f"{name}.{ext}" for name, ext in
+             (("train", "jsonl"), ("eval", "jsonl"), ("glossary", "yaml"))}  # fmt: skip
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise UsageError(
+            f"sample data not found: {', '.join(missing)}",
+            hint="run the demo from the repository root, or pass --example FOLDER",
+        )
+    return files
+
+
+def _validate(files: dict[str, Path]) -> None:
+    from tunesmith.data.validate import check_file
+
+    with stderr.status("Validating the sample dataset ..."):
+        report = check_file(files["train"], eval_path=files["eval"])
+    if not report.ok:
+        raise DataError(
+            f"{files['train']}: {len(report.errors)} errors; run `tunesmith data check`"
+        )
+    stderr.print(f"[green]data ok[/]: {files['train']} ({len(report.warnings)} warnings)")
+
+
+def _train(method: str, model: str, files: dict[str, Path], out: Path, scale: float) -> Path:
+    from tunesmith.config import validate_config
+    from tunesmith.train.loop import train
+
+    run_dir = out / method
+    if (run_dir / "final" / "method.json").is_file():
+        stderr.print(f"[dim]{method}: reusing the finished run in {run_dir}[/]")
+        return run_dir
+    steps = max(2, round(STEPS[method] * scale))
+    config = validate_config(
+        {
+            "model": {"name": model},
+            "data": {
+                "train": str(files["train"]),
+                "eval": str(files["eval"]),
+                "glossary": str(files["glossary"]),
+                "validation_share": 0.05,
+            },
+            "method": {"name": method},
+            "train": {
+                "max_steps": steps,
+                "lr": LEARNING_RATES[method],
+                "eval_every": steps,
+                "save_every": steps,
+                "warmup_ratio": 0.1,
+            },
+            "output": {"dir": str(out), "name": method},
+        },
+        source="demo",
+    )
+    if run_dir.exists():  # an unfinished earlier demo run: start it again
+        import shutil
+
+        shutil.rmtree(run_dir)
+    with stderr.status(f"Training {method} ({steps} steps) ...") as spinner:
+
+        def progress(event: dict[str, Any]) -> None:
+            if event["event"] == "step":
+                spinner.update(
+                    f"Training {method}: step {event['step']}/{event['total_steps']}, "
+                    f"loss {event['loss']:.3f}, {event['tokens_per_second']:.0f} tok/s"
+                )
+
+        result = train(config, run_dir, on_event=progress)
+    stderr.print(f"[green]{method}[/]: {steps} steps in {result.record['wall_seconds']} s")
+    return run_dir
+
+
+def _evaluate(run_dir: Path, general_limit: int) -> dict[str, Any]:
+    from tunesmith.eval.runner import evaluate_target
+
+    with stderr.status(f"Evaluating {run_dir.name} against the base model ...") as spinner:
+        result = evaluate_target(
+            str(run_dir),
+            general_limit=general_limit,
+            status=lambda message: spinner.update(f"{run_dir.name}: {message} ..."),
+        )
+    recall = result.get("domain", {}).get("key_fact_recall")
+    base = result.get("base_domain", {}).get("key_fact_recall")
+    stderr.print(f"[green]{run_dir.name}[/]: key-fact recall {recall:.1%} (base {base:.1%})")
+    return result
+
+
+def _compare(run_dirs: list[Path], report_dir: Path, *, show: bool) -> list[dict[str, Any]]:
+    from tunesmith.report.compare import compare_runs, comparison_markdown
+    from tunesmith.report.html import write_report
+
+    rows = compare_runs(run_dirs)
+    write_report(rows, report_dir, title="tunesmith demo: LoRA vs freeze vs full")
+    if show:
+        title = "Method comparison (domain = key-fact recall on held-out questions)"
+        stdout.print(f"\n[bold]{title}[/]\n")
+        stdout.print(comparison_markdown(rows), markup=False)
+    return [row.to_dict() for row in rows]
+
+
+def _sample_answers(result: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    tuned = [i for i in result.get("domain_items", []) if not i.get("out_of_scope")]
+    base = {i["id"]: i for i in result.get("base_domain_items", [])}
+    picked = tuned[:: max(1, len(tuned) // n)][:n]
+    return [
+        {
+            "question": item["question"],
+            "base": base.get(item["id"], {}).get("answer"),
+            "tuned": item["answer"],
+            "key_facts": item.get("key_facts"),
+        }
+        for item in picked
+    ]
+
+
+def _general_check(best: Path) -> dict[str, str]:
+    """The tuned model should still know what any assistant knows."""
+    from tunesmith.eval.generation import chat_replies
+    from tunesmith.train.artifacts import load_run
+
+    question = "What is the capital of France?"
+    run = load_run(best)
+    (reply,) = chat_replies(run.model, run.tokenizer, [[{"role": "user", "content": question}]],
+                            max_new_tokens=48)  # fmt: skip
+    return {"question": question, "answer": reply.text}
+
+
+def _show_samples(best: Path, samples: list[dict[str, Any]]) -> None:
+    stdout.print(f"\n[bold]Held-out questions: base model vs best run ({best.name})[/]")
+    for sample in samples:
+        stdout.print(f"\n[bold cyan]Q:[/] {sample['question']}")
+        stdout.print(f"[dim]key facts: {json.dumps(sample['key_facts'])}[/]")
+        stdout.print(f"[bold]base:[/] {sample['base']}")
+        stdout.print(f"[bold green]{best.name}:[/] {sample['tuned']}")

@@ -10,8 +10,9 @@ import typer
 
 from tunesmith import __version__
 from tunesmith.cli import chat as chat_cmd
-from tunesmith.cli import config_cmd, demo, models, runs
+from tunesmith.cli import config_cmd, demo, eval_cmd, models, runs
 from tunesmith.cli import data as data_cmd
+from tunesmith.cli import serve as serve_cmd
 from tunesmith.cli import train as train_cmd
 from tunesmith.cli.output import print_error, stderr
 from tunesmith.errors import TunesmithError
@@ -28,9 +29,12 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.command("train")(train_cmd.train_command)
+app.command("eval")(eval_cmd.eval_command)
+app.command("compare")(eval_cmd.compare_command)
 app.command("generate")(chat_cmd.generate_command)
 app.command("chat")(chat_cmd.chat_command)
 app.command("demo")(demo.demo)
+app.command("serve")(serve_cmd.serve_command)
 
 
 def _show_version(value: bool) -> None:
