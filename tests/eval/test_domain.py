@@ -255,6 +255,7 @@ def test_evaluate_domain_end_to_end_on_the_tiny_model(tiny, five_items, northpea
     assert summary["generation_seconds"] >= 0
     assert [r.id for r in report.items] == [i["id"] for i in FIVE_ITEMS]
     assert all(r.new_tokens <= 8 for r in report.items)
+    assert report.to_dict()["settings"]["dtype"] == "float32"
     json.dumps(report.to_dict())  # reports are plain JSON
 
 

@@ -244,6 +244,7 @@ def test_auto_similarity_falls_back_to_rouge_l_without_the_embedder(monkeypatch)
         "For that, please contact your bank directly.",
         "A licensed financial advisor is the right person to ask about that.",
         "I’m unable to answer that, but their own website will serve you better.",
+        "It's recommended to consult with a healthcare professional first.",
     ],
 )
 def test_polite_declines_and_hand_overs_are_redirects(answer):
@@ -263,9 +264,28 @@ def test_invented_answers_are_not_redirects(answer):
     assert not is_redirect(answer)
 
 
+def test_a_hedge_in_passing_inside_a_long_answer_is_not_a_redirect():
+    answer = (
+        "The answer is complex. Many things matter here. It is recommended to consult a doctor. "
+        + "The WHO says pregnant hikers should avoid steep trails in the third trimester. " * 6
+    )
+    assert metrics.has_redirect_phrase(answer)
+    assert not is_redirect(answer)
+
+
+def test_a_decline_after_two_sentences_of_answer_is_not_a_redirect():
+    answer = "Use sunscreen. Drink plenty of water. For more, please ask your doctor."
+    assert not is_redirect(answer)
+
+
 def test_a_decline_with_invented_numbers_is_not_a_redirect():
     answer = "I can't give medical advice, but a dose of 250 mg twice a day is typical."
     assert not is_redirect(answer, reference="I can't give medical advice; ask a doctor.")
+
+
+def test_only_numbers_written_as_digits_count_as_invented():
+    assert invented_numbers("First, please ask one of the rangers.") == []
+    assert invented_numbers("Take 2 tablets.") == ["2"]
 
 
 def test_numbers_in_the_reference_are_not_invented():

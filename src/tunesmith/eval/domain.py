@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,35 +131,12 @@ class DomainReport:
         """Headline metrics (keys of HEADLINE); None where there is nothing to measure."""
         in_scope = [r for r in self.items if not r.out_of_scope]
         out_scope = [r for r in self.items if r.out_of_scope]
-        with_facts = [r for r in in_scope if r.key_facts]
         tokens = sum(r.trained_tokens for r in self.items)
         loss = self.nll_sum / tokens if tokens else None
-        glossary = bool(self.settings.get("glossary"))
-        return {
-            "key_fact_recall": metrics.share(
-                sum(sum(r.facts_found) for r in with_facts),
-                sum(len(r.key_facts) for r in with_facts),
-            ),
-            "all_facts_accuracy": metrics.share(
-                sum(bool(r.all_facts) for r in with_facts), len(with_facts)
-            ),
-            "similarity": _mean([r.similarity for r in in_scope]),
-            "rouge_l": _mean([r.rouge_l for r in in_scope]),
-            "redirect_rate": metrics.share(
-                sum(bool(r.redirect) for r in out_scope), len(out_scope)
-            ),
-            "banned_term_rate": _rate(self.items, lambda r: bool(r.banned_used))
-            if glossary
-            else None,
-            "adherence": _rate(self.items, lambda r: not (r.banned_used or r.replaced_terms_used))
-            if glossary
-            else None,
-            "preferred_rate": _rate(self.items, lambda r: bool(r.preferred_used))
-            if glossary
-            else None,
-            "sign_off_rate": _rate(self.items, lambda r: bool(r.signed_off))
-            if self.settings.get("sign_off")
-            else None,
+        values = {
+            **_fact_metrics(in_scope),
+            "redirect_rate": _rate(out_scope, lambda r: bool(r.redirect)),
+            **_voice_metrics(self.items, self.settings),
             "stop_rate": metrics.stop_rate(self.items),
             "val_loss": loss,
             "perplexity": metrics.perplexity(loss),
@@ -168,6 +145,7 @@ class DomainReport:
             "n_out_of_scope": len(out_scope),
             "generation_seconds": round(self.generation_seconds, 2),
         }
+        return {name: values[name] for name in HEADLINE}
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON-ready values: summary, settings and per-item records."""
@@ -181,11 +159,36 @@ class DomainReport:
         }
 
 
+def _fact_metrics(in_scope: list[ItemResult]) -> dict[str, float | None]:
+    with_facts = [r for r in in_scope if r.key_facts]
+    return {
+        "key_fact_recall": metrics.share(
+            sum(sum(r.facts_found) for r in with_facts), sum(len(r.key_facts) for r in with_facts)
+        ),
+        "all_facts_accuracy": _rate(with_facts, lambda r: bool(r.all_facts)),
+        "similarity": _mean([r.similarity for r in in_scope]),
+        "rouge_l": _mean([r.rouge_l for r in in_scope]),
+    }
+
+
+def _voice_metrics(items: list[ItemResult], settings: Mapping[str, Any]) -> dict[str, float | None]:
+    if not settings.get("glossary"):
+        return dict.fromkeys(("banned_term_rate", "adherence", "preferred_rate", "sign_off_rate"))
+    return {
+        "banned_term_rate": _rate(items, lambda r: bool(r.banned_used)),
+        "adherence": _rate(items, lambda r: not (r.banned_used or r.replaced_terms_used)),
+        "preferred_rate": _rate(items, lambda r: bool(r.preferred_used)),
+        "sign_off_rate": _rate(items, lambda r: bool(r.signed_off))
+        if settings.get("sign_off")
+        else None,
+    }
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _rate(items: Sequence[ItemResult], test: Any) -> float | None:
+def _rate(items: Sequence[ItemResult], test: Callable[[ItemResult], bool]) -> float | None:
     return metrics.share(sum(1 for r in items if test(r)), len(items))
 
 
@@ -378,6 +381,8 @@ def evaluate_domain(
         for item, reply, score, sim in zip(items, replies, scored, similarities, strict=True)
     ]
     settings = {
+        # Greedy answers differ slightly between float32 and bfloat16: compare like with like.
+        "dtype": _dtype_name(model),
         "max_new_tokens": max_new_tokens,
         "batch_size": batch_size,
         "system_prompt": system_prompt,
@@ -392,6 +397,11 @@ def evaluate_domain(
         nll_sum=sum(s.nll_sum for s in scored),
         settings=settings,
     )
+
+
+def _dtype_name(model: Any) -> str | None:
+    dtype = getattr(model, "dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype is not None else None
 
 
 def _chat(messages: Sequence[Message]) -> list[dict[str, str]]:

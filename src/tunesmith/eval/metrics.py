@@ -18,11 +18,11 @@ Normalisation, in order:
   "1st" ... "31st" ("second Saturday" == "2nd Saturday"). "minus 7" == "-7".
 - Times: "10am" == "10 am" == "10 a.m." == "10:00 AM" (all "10:00 am"); "noon" == "12 pm";
   "midnight" == "12 am"; a 24-hour "19:00" == "7 pm".
-- Ranges: "3-6" and "3–6" == "3 to 6"; "$25-$500" == "$25 to $500"; "11am-5pm" ==
-  "11 am to 5 pm".
+- Ranges: "3-6", "3–6" and "3 until 6" (till, through, thru) == "3 to 6"; "$25-$500" ==
+  "$25 to $500"; "11am-5pm" == "11 am to 5 pm".
 - Percentages: "15%" == "15 percent" == "15 per cent".
-- Money: "$1,200" == "$1200" == "1200 dollars" == "1200 USD" == "US$1200"; € and EUR are
-  "euros", £ and GBP are "pounds". "$22/day" == "$22 a day" == "$22 per day".
+- Money: "$1,200" == "$1200" == "1200 dollars" == "1200 USD" == "US$1200" == "1200 bucks";
+  € and EUR are "euros", £ and GBP are "pounds". "$22/day" == "$22 a day" == "$22 per day".
 - Decimals lose trailing zeros ("$10.00" == "$10", "$14.50" == "$14.5").
 - Units after a number: "1.1kg" == "1.1 kg" == "1.1 kilograms"; likewise g, l (litres,
   liters), mm, cm, km, lb, oz; "mins" == "minutes", "hrs" == "hours"; "°C" == "degrees c" ==
@@ -48,11 +48,15 @@ when the model is installed and ROUGE-L otherwise.
 Redirects
 ---------
 `is_redirect` decides whether an answer to an out-of-scope question declines or redirects
-politely instead of inventing an answer. It is a redirect when it (1) is not empty, (2) uses a
-decline or hand-over phrase (`REDIRECT_PATTERNS`: "I can only help with", "outside what I can",
-"I'm not able to", "please contact", "recommend checking with", "is the right person", ...)
-or is close to the reference redirect (ROUGE-L F1 >= 0.5), and (3) invents no specifics: no
-number appears in it that the reference lacks (without a reference, no number at all).
+politely instead of inventing an answer. It is a redirect when it (1) is short (at most
+`REDIRECT_MAX_WORDS` words), (2) leads with a decline or hand-over phrase in its first two
+sentences (`REDIRECT_PATTERNS`: "I can only help with", "outside what I can", "I'm not able
+to", "please contact", "recommend checking with", "is the right person", ...) or is close to
+the reference redirect (ROUGE-L F1 >= 0.5), and (3) invents no specifics: no number written
+with digits appears in it that the reference lacks (without a reference, no number at all).
+Length and position matter because an invented answer often contains a hedge in passing
+("... it's recommended to consult a doctor. The WHO recommends ..."): that is an answer, not a
+redirect.
 """
 
 from __future__ import annotations
@@ -73,6 +77,8 @@ EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # ROUGE-L F1 at or above this against the reference redirect counts as redirecting, even
 # without a known phrase: the answer says what the reference says.
 REDIRECT_SIMILARITY = 0.5
+# A redirect says no and where to go in a few sentences; the Northpeak ones are 30-50 words.
+REDIRECT_MAX_WORDS = 80
 
 
 class EmbedderUnavailableError(TunesmithError):
@@ -226,14 +232,18 @@ _NUMBER_TOKEN = r"\d+(?:[.:]\d+)*(?:(?:st|nd|rd|th)(?![a-z]))?"
 _TOKEN_RE = re.compile(rf"(?<![\w-])-{_NUMBER_TOKEN}|{_NUMBER_TOKEN}|[^\W\d_]+")
 
 
-def normalize(text: str) -> str:
-    """The text as the canonical, space-separated tokens that key facts are matched on."""
+def normalize(text: str, *, number_words: bool = True) -> str:
+    """The text as the canonical, space-separated tokens that key facts are matched on.
+
+    `number_words=False` leaves number words as words (for finding numbers actually written).
+    """
     t = unicodedata.normalize("NFKC", text).lower().translate(_CHARS).replace("'", "")
     t = _PHONE_NANP_RE.sub(r"\1\2\3", t)
     t = _PHONE_RE.sub(_phone_digits, t)
     t = _THOUSANDS_RE.sub(lambda m: m.group(1) + m.group(2).replace(",", ""), t)
     t = _MINUS_RE.sub("-", t)
-    t = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[re.sub(r"[\s-]+", " ", m.group(1))], t)
+    if number_words:
+        t = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[re.sub(r"[\s-]+", " ", m.group(1))], t)
     t = _times(t)
     t = _RANGE_RE.sub(_range, t)
     t = _PERCENT_RE.sub(r"\1 percent ", t)
@@ -461,6 +471,8 @@ REDIRECT_PATTERNS: tuple[str, ...] = (
     r"|call|see|visit)\b",
     r"\b(?:recommend|suggest|advise) (?:checking|contacting|consulting|speaking|talking|asking"
     r"|reaching out|seeing|visiting)",
+    r"\b(?:recommended|advisable|wise) to (?:consult(?: with)?|check with|contact"
+    r"|speak (?:with|to)|talk (?:with|to)|ask) (?:a|an|your|the)\b",
     r"\b(?:is|are|would be) (?:the|a|your) (?:right|best|better) (?:person|people|place|call"
     r"|source|bet|resource|contact)",
     r"\b(?:best|better) (?:taken|left|asked|directed|answered|handled|suited) (?:to|by|with|for)",
@@ -482,25 +494,31 @@ def has_redirect_phrase(answer: str) -> bool:
 def invented_numbers(answer: str, reference: str | None = None) -> list[str]:
     """Numbers in the answer that the reference lacks (every number when there is none).
 
-    Numbers are compared after key-fact normalisation, so "$1,200" in the answer is not
-    invented when the reference says "1200 dollars".
+    Only numbers written with digits count ("First, ..." invents nothing). They are compared
+    after key-fact normalisation, so "$1,200" in the answer is not invented when the reference
+    says "1200 dollars", nor "60" when it says "sixty".
     """
-    allowed = set(_numbers(reference)) if reference is not None else set()
-    return [n for n in _numbers(answer) if n not in allowed]
+    allowed = set(_numbers(normalize(reference))) if reference is not None else set()
+    return [n for n in _numbers(normalize(answer, number_words=False)) if n not in allowed]
 
 
-def _numbers(text: str) -> list[str]:
-    return [t for t in normalize(text).split() if re.match(r"-?\d", t)]
+def _numbers(canonical: str) -> list[str]:
+    return [t for t in canonical.split() if re.match(r"-?\d", t)]
 
 
 def is_redirect(answer: str, reference: str | None = None) -> bool:
     """Whether the answer declines or redirects politely and invents no specifics."""
-    if not answer.strip():
+    words = len(answer.split())
+    if not words or words > REDIRECT_MAX_WORDS:
         return False
-    declines = has_redirect_phrase(answer) or (
+    declines = has_redirect_phrase(_first_sentences(answer, 2)) or (
         reference is not None and rouge_l(answer, reference) >= REDIRECT_SIMILARITY
     )
     return declines and not invented_numbers(answer, reference)
+
+
+def _first_sentences(text: str, count: int) -> str:
+    return " ".join(re.split(r"(?<=[.!?;])\s+", text.strip())[:count])
 
 
 # --- replies --------------------------------------------------------------------------------
