@@ -144,6 +144,14 @@ def test_scoring_a_peft_model_matches_its_base_when_lora_is_zero(tiny):
     assert [s.logprob for s in tuned] == pytest.approx([s.logprob for s in base], abs=1e-5)
 
 
+def test_a_bfloat16_model_scores_close_to_its_float32_self(tiny, tiny_model_dir):
+    pairs = [(CONTEXT, c) for c in CHOICES]
+    half = load_model(str(tiny_model_dir)).model.to(torch.bfloat16)
+    full = [s.logprob for s in score_pairs(tiny.model, tiny.tokenizer, pairs)]
+    low = [s.logprob for s in score_pairs(half, tiny.tokenizer, pairs)]
+    assert low == pytest.approx(full, rel=2e-2)
+
+
 def test_scoring_restores_the_training_mode(tiny):
     tiny.model.train()
     try:

@@ -520,12 +520,15 @@ def score_requests(
         for batch in _batches(rows, batch_size):
             for index, score in _score_batch(model, batch, pad_id).items():
                 scores[index] = score
-    return [score for score in scores if score is not None]
+    assert all(score is not None for score in scores)  # every request sits in exactly one row
+    return scores  # type: ignore[return-value]
 
 
 def _rows(requests: Sequence[Request], limit: int, share: bool) -> list[_Row]:
     groups: dict[tuple[int, ...], list[int]] = {}
-    for index, (context, _) in enumerate(requests):
+    for index, (context, continuation) in enumerate(requests):
+        if not continuation:
+            raise TunesmithError("a continuation has no tokens to score")
         key = tuple(context) if share else (index,)
         groups.setdefault(key, []).append(index)
     rows = []
@@ -537,7 +540,7 @@ def _rows(requests: Sequence[Request], limit: int, share: bool) -> list[_Row]:
             for index in members:
                 continuation = requests[index][1]
                 row.segments.append((index, len(row.tokens), len(continuation)))
-                row.tokens = row.tokens + list(continuation)
+                row.tokens.extend(continuation)
             rows.append(row)
         else:
             rows.extend(_single_row(requests[i], i, limit) for i in members)
@@ -546,8 +549,6 @@ def _rows(requests: Sequence[Request], limit: int, share: bool) -> list[_Row]:
 
 def _single_row(request: Request, index: int, limit: int) -> _Row:
     context, continuation = request
-    if not continuation:
-        raise TunesmithError("a continuation has no tokens to score")
     if len(continuation) >= limit:
         raise TunesmithError(
             f"a continuation of {len(continuation)} tokens does not fit the {limit}-token window"
