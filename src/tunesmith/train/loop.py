@@ -224,7 +224,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
     micro = max(1, math.ceil(len(mine) / train_cfg.grad_accum))
     chunks = [mine[i : i + micro] for i in range(0, len(mine), micro)]
     step_tokens = sum(_trained_tokens(item) for item in items)
-    pad_id = _pad_id(setup)
+    pad_id = _pad_id_from(setup.model)
     precision = resolve_precision(train_cfg.precision, context.device)
     summed = 0.0
     real_tokens = 0
@@ -465,10 +465,6 @@ def _collate(items: list[Any], pad_id: int, pack_len: int | None) -> dict[str, t
 
 def _trained_tokens(item: Any) -> int:
     return sum(1 for label in item.labels[1:] if label != -100)
-
-
-def _pad_id(setup: MethodSetup) -> int:
-    return _pad_id_from(setup.model)
 
 
 def _pad_id_from(model: Any) -> int:
