@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see tunesmith/cli/main.py
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # see tunesmith/cli/main.py
 
 import ipaddress
 import json

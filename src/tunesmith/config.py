@@ -93,6 +93,12 @@ class DataConfig(Section):
     system_prompt: str | None = Field(
         None, description="System prompt added to examples that have none (CSV, Alpaca, ...)."
     )
+    augment: bool = Field(
+        True,
+        description="Add variants of each training conversation (other question forms, with "
+        "and without the system prompt, as a follow-up turn, the answer as a statement); "
+        "answers are never changed. See docs/specialization.md.",
+    )
     seed: int = Field(42, ge=0, description="Seed of the train/validation split.")
 
 
@@ -101,7 +107,9 @@ class LoraConfig(Section):
 
     r: int = Field(16, ge=1, le=1024, description="Rank of the low-rank update.")
     alpha: float = Field(32.0, gt=0, description="Scaling numerator: the update is scaled alpha/r.")
-    dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    # 0 by default: on CPU the dropout masks cost a third of a LoRA step (measured 3.5 s vs
+    # 2.4 s per step on the default model), and the short runs here do not overfit from it.
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
     targets: list[str] | Literal["all-linear"] = Field(
         "all-linear",
         description="Module names to adapt, or all-linear for every linear layer of the blocks.",

@@ -86,8 +86,14 @@ def test_unpacked_dataset_round_trips_through_the_cache(tmp_path: Path, tokenize
     data_config = config(write_chat(tmp_path / "train.jsonl", 12), pack=False)
     first = prepare_dataset(data_config, tokenizer, model_id=MODEL)
     second = prepare_dataset(data_config, tokenizer, model_id=MODEL)
-    assert second.train == first.train
-    assert all(row.source.endswith("train.jsonl") and row.line > 0 for row in second.train)
+    # `meta` is preparation-time bookkeeping (window number, truncation), counted in the
+    # manifest and not stored per row; everything training reads must round-trip exactly.
+    assert [_stored(row) for row in second.train] == [_stored(row) for row in first.train]
+    assert all(".jsonl" in row.source and row.line > 0 for row in second.train)
+
+
+def _stored(row: Any) -> tuple:
+    return (row.input_ids, row.labels, row.source, row.line)
 
 
 def test_changed_data_file_gives_a_new_key(tmp_path: Path, tokenizer: Any) -> None:
@@ -152,7 +158,7 @@ def test_explicit_validation_file_is_used_as_is(tmp_path: Path, tokenizer: Any) 
 
 def test_packed_dataset_holds_every_example_within_seq_len(tmp_path: Path, tokenizer: Any) -> None:
     data = write_chat(tmp_path / "train.jsonl", 30)
-    prepared = prepare_dataset(config(data, seq_len=256), tokenizer, model_id=MODEL)
+    prepared = prepare_dataset(config(data, seq_len=256, augment=False), tokenizer, model_id=MODEL)
     assert prepared.packed and prepared.seq_len == 256
     assert all(isinstance(row, PackedSequence) for row in prepared.train)
     assert all(len(row.input_ids) <= 256 for row in prepared.train)
@@ -175,10 +181,10 @@ def test_overlong_examples_are_all_reported_in_one_error(tmp_path: Path, tokeniz
 
 def test_overlong_drop_is_counted(tmp_path: Path, tokenizer: Any) -> None:
     data = write_chat(tmp_path / "train.jsonl", 20)
-    kept = prepare_dataset(config(data, pack=False), tokenizer, model_id=MODEL)
+    kept = prepare_dataset(config(data, pack=False, augment=False), tokenizer, model_id=MODEL)
     longest = max(len(row.input_ids) for row in kept.train + kept.validation)
     prepared = prepare_dataset(
-        config(data, pack=False, max_length=longest - 1, overlong="drop"),
+        config(data, pack=False, max_length=longest - 1, overlong="drop", augment=False),
         tokenizer,
         model_id=MODEL,
     )
@@ -195,3 +201,48 @@ def test_altered_cache_file_is_rebuilt(tmp_path: Path, tokenizer: Any) -> None:
     second = prepare_dataset(data_config, tokenizer, model_id=MODEL, context_length=512)
     assert second.train == first.train
     assert not list(first.path.parent.glob(".tmp-*"))
+
+
+def test_augmentation_adds_variants_to_training_only(tmp_path: Path, tokenizer: Any) -> None:
+    data = write_chat(tmp_path / "train.jsonl", 40)
+    plain = prepare_dataset(config(data, pack=False, augment=False), tokenizer, model_id=MODEL)
+    augmented = prepare_dataset(config(data, pack=False), tokenizer, model_id=MODEL)
+    assert plain.augmentation is None and augmented.augmentation is not None
+    assert len(augmented.validation) == len(plain.validation) == 4
+    assert questions(augmented.validation) == questions(plain.validation)
+    added = augmented.augmentation["added_total"]
+    assert len(augmented.train) == len(plain.train) + added and added >= 2 * len(plain.train)
+    assert questions(augmented.train) == questions(plain.train)  # variants of the same lines
+    assert augmented.summary()["augmented_examples"] == added
+
+
+def test_augmentation_never_reproduces_a_question_of_the_eval_file(
+    tmp_path: Path, tokenizer: Any
+) -> None:
+    data = write_chat(tmp_path / "train.jsonl", 20)
+    leaked = {"messages": [{"role": "user", "content": "When does order 3 ship?"},
+                           {"role": "assistant", "content": "Soon."}]}  # fmt: skip
+    eval_file = tmp_path / "eval.jsonl"
+    eval_file.write_text(json.dumps(leaked) + "\n", encoding="utf-8")
+    prepared = prepare_dataset(
+        config(data, pack=False, eval=eval_file, validation_share=0.0), tokenizer, model_id=MODEL
+    )
+    assert prepared.augmentation["dropped_eval_overlap"] >= 4
+    from_line_4 = [row for row in prepared.train if row.line == 4]
+    assert len(from_line_4) == 1  # the original only: none of its variants
+
+
+def test_overlong_variants_are_left_out_not_an_error(tmp_path: Path, tokenizer: Any) -> None:
+    data = write_chat(tmp_path / "train.jsonl", 20)
+    plain = prepare_dataset(config(data, pack=False, augment=False), tokenizer, model_id=MODEL)
+    longest = max(len(row.input_ids) for row in plain.train + plain.validation)
+    # Every original fits; follow-up variants (two exchanges) do not.
+    prepared = prepare_dataset(config(data, pack=False, max_length=longest), tokenizer,
+                               model_id=MODEL)  # fmt: skip
+    assert prepared.augmentation["dropped_overlong"] > 0
+    assert all(len(row.input_ids) <= longest for row in prepared.train)
+    assert len(prepared.train) == (
+        len(plain.train)
+        + prepared.augmentation["added_total"]
+        - prepared.augmentation["dropped_overlong"]
+    )

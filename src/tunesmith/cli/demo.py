@@ -90,7 +90,6 @@ def _validate(files: dict[str, Path]) -> None:
 
 def _train(method: str, model: str, files: dict[str, Path], out: Path, scale: float) -> Path:
     from tunesmith.config import validate_config
-    from tunesmith.train.loop import train
 
     run_dir = out / method
     if (run_dir / "final" / "method.json").is_file():
@@ -122,18 +121,52 @@ def _train(method: str, model: str, files: dict[str, Path], out: Path, scale: fl
         import shutil
 
         shutil.rmtree(run_dir)
-    with stderr.status(f"Training {method} ({steps} steps) ...") as spinner:
-
-        def progress(event: dict[str, Any]) -> None:
-            if event["event"] == "step":
-                spinner.update(
-                    f"Training {method}: step {event['step']}/{event['total_steps']}, "
-                    f"loss {event['loss']:.3f}, {event['tokens_per_second']:.0f} tok/s"
-                )
-
-        result = train(config, run_dir, on_event=progress)
-    stderr.print(f"[green]{method}[/]: {steps} steps in {result.record['wall_seconds']} s")
+    record = _train_in_child(method, steps, config, run_dir)
+    stderr.print(f"[green]{method}[/]: {steps} steps in {record['wall_seconds']} s")
     return run_dir
+
+
+def _train_in_child(method: str, steps: int, config: Any, run_dir: Path) -> dict[str, Any]:
+    """`tunesmith train` in its own process, so each run's peak memory is its own."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from tunesmith.config import save_config
+    from tunesmith.errors import TunesmithError
+
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile("w+") as log:
+        config_path = Path(folder) / f"{method}.yaml"
+        save_config(config, config_path)
+        command = [sys.executable, "-m", "tunesmith.cli.main", "train", str(config_path),
+                   "-o", str(run_dir), "--events", "-q"]  # fmt: skip
+        with stderr.status(f"Training {method} ({steps} steps) ...") as spinner:
+            # stderr goes to a file: a full pipe would block the child while we read stdout.
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+            end: dict[str, Any] = {}
+            for line in process.stdout or ():
+                event = _event(line)
+                if event.get("event") == "step":
+                    spinner.update(
+                        f"Training {method}: step {event['step']}/{event['total_steps']}, "
+                        f"loss {event['loss']:.3f}, {event['tokens_per_second']:.0f} tok/s"
+                    )
+                elif event.get("event") == "end":
+                    end = event
+            code = process.wait()
+        log.seek(0)
+        errors = log.read()
+    if code != 0 or end.get("status") != "succeeded":
+        raise TunesmithError(f"training {method} failed (exit {code}): {errors.strip()[-2000:]}")
+    return json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+
+
+def _event(line: str) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+    return event if isinstance(event, dict) else {}
 
 
 def _evaluate(run_dir: Path, general_limit: int) -> dict[str, Any]:

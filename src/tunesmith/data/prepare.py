@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import DataConfig
+from tunesmith.data.augment import augment_examples
 from tunesmith.data.pack import PackedSequence, pack_examples, padding_fractions
 from tunesmith.data.readers import read_examples
 from tunesmith.data.render import (
@@ -56,6 +57,7 @@ class PreparedDataset:
     data_sha256: str
     packed: bool
     seq_len: int | None
+    augmentation: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """A flat, JSON-ready summary for `tunesmith data prepare`."""
@@ -71,6 +73,10 @@ class PreparedDataset:
                 out[f"{split}_{name}"] = value
         out.update({f"padding_{k}": v for k, v in self.stats["padding"].items()})
         out.update(self.stats["counts"])
+        if self.augmentation:
+            out["augmented_examples"] = self.augmentation["added_total"]
+            out.update({f"augmented_{k}": v for k, v in self.augmentation["added"].items()})
+            out["augment_dropped_eval_overlap"] = self.augmentation["dropped_eval_overlap"]
         return out
 
 
@@ -98,10 +104,13 @@ def prepare_dataset(
     settings = resolved_settings(data_config, context_length)
     data_sha = path_sha256(data_config.train)
     validation_sha = path_sha256(data_config.validation) if data_config.validation else None
+    # Augmentation drops variants that match evaluation questions, so the eval file counts.
+    guarded = data_config.augment and data_config.eval is not None
     identity = {
         "version": PIPELINE_VERSION,
         "train_sha256": data_sha,
         "validation_sha256": validation_sha,
+        "eval_sha256": path_sha256(data_config.eval) if guarded else None,
         "tokenizer_sha256": tokenizer_sha256(tokenizer),
         "settings": settings,
     }
@@ -109,7 +118,7 @@ def prepare_dataset(
     folder = datasets_dir() / key
     stored = _load(folder)
     if stored is None:
-        splits, counts, sources = _build(data_config, tokenizer, settings)
+        splits, counts, sources, augmentation = _build(data_config, tokenizer, settings)
         manifest = {
             **identity,
             "key": key,
@@ -118,6 +127,7 @@ def prepare_dataset(
             "validation_path": str(data_config.validation) if data_config.validation else None,
             "counts": counts,
             "sources": sources,
+            "augmentation": augmentation,
         }
         _write(folder, splits, manifest)
         stored = (splits, manifest)
@@ -131,6 +141,7 @@ def prepare_dataset(
         data_sha256=data_sha,
         packed=settings["pack"],
         seq_len=settings["seq_len"],
+        augmentation=manifest.get("augmentation"),
     )
 
 
@@ -157,6 +168,7 @@ def resolved_settings(data_config: DataConfig, context_length: int | None) -> di
         "question_column": data_config.question_column,
         "answer_column": data_config.answer_column,
         "system_prompt": data_config.system_prompt,
+        "augment": data_config.augment,
     }
 
 
@@ -211,7 +223,7 @@ def tokenizer_sha256(tokenizer: Any) -> str:
 
 def _build(
     data_config: DataConfig, tokenizer: Any, settings: dict[str, Any]
-) -> tuple[dict[str, Rows], dict[str, int], list[str]]:
+) -> tuple[dict[str, Rows], dict[str, int], list[str], dict[str, Any] | None]:
     read_options = {
         "question_column": data_config.question_column,
         "answer_column": data_config.answer_column,
@@ -224,18 +236,42 @@ def _build(
         kept, held = split_indices(len(train), data_config.validation_share, data_config.seed)
         train, validation = [train[i] for i in kept], [train[i] for i in held]
     counts: dict[str, int] = {"read_train": len(train), "read_validation": len(validation)}
+    augmentation = None
+    variants: list[Conversation | Document] = []
+    if data_config.augment:
+        augmented, report = augment_examples(
+            train, seed=data_config.seed, eval_questions=_eval_questions(data_config)
+        )
+        variants = augmented[len(train) :]
+        augmentation = report.to_dict()
     tokenized = {
         "train": _tokenize_all(tokenizer, train, settings, counts),
         "validation": _tokenize_all(tokenizer, validation, settings, counts),
     }
+    if variants:
+        # Generated variants never fail the run: one over the length limit is left out.
+        variant_counts: dict[str, int] = {}
+        variant_settings = {**settings, "overlong": "drop"}
+        tokenized["train"] += _tokenize_all(tokenizer, variants, variant_settings, variant_counts)
+        augmentation["dropped_overlong"] = variant_counts.get("dropped_overlong", 0)
     sources = sorted({e.source for rows in tokenized.values() for e in rows})
     if settings["pack"]:
         packed = {
             k: pack_examples(v, settings["seq_len"], seed=settings["seed"])
             for k, v in tokenized.items()
         }
-        return packed, counts, sources
-    return tokenized, counts, sources
+        return packed, counts, sources, augmentation
+    return tokenized, counts, sources, augmentation
+
+
+def _eval_questions(data_config: DataConfig) -> list[str]:
+    """The user turns of the evaluation file, which augmentation must never reproduce."""
+    if data_config.eval is None:
+        return []
+    from tunesmith.data.dedup import user_texts
+
+    examples = read_examples(data_config.eval, "auto")
+    return [text for example in examples for text in user_texts(example)]
 
 
 def _tokenize_all(

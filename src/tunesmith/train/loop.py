@@ -26,6 +26,7 @@ from tunesmith.errors import ConfigError, TunesmithError
 from tunesmith.methods import MethodSetup, apply_method
 from tunesmith.models import load_model
 from tunesmith.train import checkpoint as ckpt
+from tunesmith.train.attention import packed_attention
 from tunesmith.train.distributed import (
     DistContext,
     all_reduce_sum,
@@ -138,21 +139,22 @@ def train(
     )
     started = time.perf_counter() - state.elapsed
     try:
-        _loop(
-            config,
-            context,
-            folder,
-            setup,
-            module,
-            dataset,
-            optimizer,
-            scheduler,
-            state,
-            total_steps,
-            steps_per_epoch,
-            started,
-            emit,
-        )
+        with packed_attention(_base_of(setup.model)):
+            _loop(
+                config,
+                context,
+                folder,
+                setup,
+                module,
+                dataset,
+                optimizer,
+                scheduler,
+                state,
+                total_steps,
+                steps_per_epoch,
+                started,
+                emit,
+            )
     except KeyboardInterrupt:
         state.elapsed = time.perf_counter() - started
         _save_checkpoint(config, context, folder, setup, optimizer, scheduler, state)
@@ -385,8 +387,10 @@ def _prepare(config: TunesmithConfig, loaded):
     if config.data.train is None:
         raise ConfigError("data.train is empty", hint="set data.train to your training file")
     context_length = getattr(loaded.model.config, "max_position_embeddings", None)
+    # Stored unpacked, but every example (original or generated variant) must fit a packed row.
+    limit = resolved_settings(config.data, context_length)["max_length"]
     dataset = prepare_dataset(
-        config.data.model_copy(update={"pack": False}),
+        config.data.model_copy(update={"pack": False, "max_length": limit}),
         loaded.tokenizer,
         model_id=str(loaded.folder),
         context_length=context_length,
@@ -474,6 +478,10 @@ def _pad_id_from(model: Any) -> int:
         eos = getattr(config, "eos_token_id", 0)
         pad = eos[0] if isinstance(eos, list) else eos
     return int(pad or 0)
+
+
+def _base_of(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def _default_run_dir(config: TunesmithConfig, context: DistContext) -> Path:

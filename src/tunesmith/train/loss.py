@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from tunesmith.data.types import IGNORE_INDEX
+from tunesmith.train.attention import PACKED_ATTENTION, segment_bounds
 
 LOGIT_CHUNK_ROWS = 1024
 
@@ -30,11 +31,16 @@ def language_model_parts(model: Any) -> tuple[Any, Any]:
 def summed_token_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """(sum of next-token cross-entropy over trained positions, number of those positions)."""
     decoder, head = language_model_parts(model)
+    extra = {}
+    packed = batch.get("attention_mask") is None and "position_ids" in batch
+    if packed and getattr(decoder.config, "_attn_implementation", None) == PACKED_ATTENTION:
+        extra["segments"] = segment_bounds(batch["position_ids"])
     hidden = decoder(
         input_ids=batch["input_ids"],
         attention_mask=batch.get("attention_mask"),
         position_ids=batch.get("position_ids"),
         use_cache=False,
+        **extra,
     ).last_hidden_state
     targets = batch["labels"][:, 1:]
     trained = targets != IGNORE_INDEX

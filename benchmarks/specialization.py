@@ -1,0 +1,182 @@
+"""Specialization experiments: which recipe teaches a company's facts without forgetting.
+
+    python benchmarks/specialization.py                                  # every recipe
+    python benchmarks/specialization.py --recipes default,no-augment --general-limit 500
+    python benchmarks/specialization.py --dataset bitext --recipes default
+
+For each recipe: train with `tunesmith train` (a subprocess, timed), then `tunesmith eval` the
+run on the held-out evaluation set and on ARC-Easy, PIQA and LAMBADA from the shared data
+folder (deterministic subsamples of --general-limit items; the base model is scored with the
+same items, once, and every delta is tuned minus base). Prints and writes a Markdown table and
+the raw JSON under --out.
+
+Datasets: `northpeak` (the sample company: key facts, glossary, out-of-scope questions) and
+`bitext` (the real customer-support set in the shared data folder: a seeded training sample and
+a disjoint held-out sample; it has no key facts, so answer loss and similarity are what count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+NORTHPEAK = REPO / "examples" / "northpeak"
+BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
+GENERAL = ("arc_easy/arc_easy.jsonl", "piqa/piqa.jsonl", "lambada_openai/lambada_openai.jsonl")
+
+# Each recipe is a list of config overrides on top of `tunesmith train` defaults.
+RECIPES: dict[str, list[str]] = {
+    "default": [],
+    "issue-baseline": ["train.lr=1e-3", "train.epochs=5", "data.augment=false"],
+    "no-augment": ["data.augment=false"],
+    "augment-lr1e-3": ["train.lr=1e-3", "train.epochs=1"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    shared = Path(os.environ.get("TUNESMITH_SHARED_DATA", REPO.parent / "shared" / "data"))
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tunesmith-spec-") as folder:
+        work = Path(folder)
+        config = _dataset_config(args, shared, work)
+        for name in args.recipes.split(","):
+            overrides = RECIPES.get(name)
+            if overrides is None:
+                raise SystemExit(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+            row = _run_recipe(name, overrides + args.set, config, shared, args, work)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    stem = out / f"{args.dataset}-{time.strftime('%Y-%m-%d-%H%M')}"
+    stem.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
+    table = markdown(rows)
+    stem.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=("northpeak", "bitext"), default="northpeak")
+    parser.add_argument("--recipes", default=",".join(RECIPES))
+    parser.add_argument("--set", action="append", default=[], help="Extra override for all.")
+    parser.add_argument("--general-limit", type=int, default=500, help="Items per benchmark.")
+    parser.add_argument("--bitext-train", type=int, default=300)
+    parser.add_argument("--bitext-eval", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    return parser.parse_args(argv)
+
+
+def _dataset_config(args: argparse.Namespace, shared: Path, work: Path) -> Path:
+    if args.dataset == "northpeak":
+        data = {"train": str(NORTHPEAK / "train.jsonl"), "eval": str(NORTHPEAK / "eval.jsonl"),
+                "glossary": str(NORTHPEAK / "glossary.yaml")}  # fmt: skip
+    else:
+        data = _bitext_files(shared, work, args.bitext_train, args.bitext_eval)
+    path = work / "config.yaml"
+    path.write_text(json.dumps({"data": data}))  # JSON is YAML
+    return path
+
+
+def _bitext_files(shared: Path, work: Path, train: int, held: int) -> dict[str, str]:
+    with (shared / BITEXT).open(newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    random.Random(0).shuffle(records)
+    files = {}
+    for name, chunk in (("train", records[:train]), ("eval", records[train : train + held])):
+        path = work / f"bitext-{name}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for record in chunk:
+                messages = [{"role": "user", "content": record["instruction"]},
+                            {"role": "assistant", "content": record["response"]}]  # fmt: skip
+                handle.write(json.dumps({"messages": messages}) + "\n")
+        files[name] = str(path)
+    return files
+
+
+def _run_recipe(name, overrides, config, shared, args, work) -> dict[str, Any]:
+    run = work / "runs" / name
+    sets = [item for override in overrides for item in ("--set", override)]
+    started = time.perf_counter()
+    record = _tunesmith(["train", str(config), "-o", str(run), "-q", "--json", *sets])
+    train_seconds = time.perf_counter() - started
+    general = [item for path in GENERAL for item in ("--general", str(shared / path))]
+    result = _tunesmith(["eval", str(run), "--limit", str(args.general_limit), "--json", *general])
+    return _row(name, overrides, record, train_seconds, result)
+
+
+def _tunesmith(arguments: list[str]) -> dict[str, Any]:
+    command = [sys.executable, "-m", "tunesmith.cli.main", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"tunesmith {' '.join(arguments)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def _row(name, overrides, record, train_seconds, result) -> dict[str, Any]:
+    domain = result.get("domain") or {}
+    tuned = (result.get("general") or {}).get("benchmarks", {})
+    base = (result.get("base_general") or {}).get("benchmarks", {})
+    keys = ("key_fact_recall", "all_facts_accuracy", "similarity", "val_loss", "stop_rate",
+            "banned_term_rate", "sign_off_rate", "redirect_rate")  # fmt: skip
+    return {
+        "recipe": name,
+        "overrides": overrides,
+        "method": record.get("method"),
+        "steps": record.get("steps"),
+        "train_items": record.get("data", {}).get("train_items"),
+        "train_seconds": round(train_seconds, 1),
+        "loop_seconds": record.get("wall_seconds"),
+        **{key: domain.get(key) for key in keys},
+        "base_key_fact_recall": (result.get("base_domain") or {}).get("key_fact_recall"),
+        "general": tuned,
+        "base_general": base,
+        "general_delta": {k: round(tuned[k] - base[k], 4) for k in tuned if k in base},
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """One line per recipe: facts, voice, forgetting and time."""
+    head = ("| recipe | steps | train s | key-fact recall | all facts | similarity | answer loss "
+            "| stop | banned | OOS redirect | ARC-E Δ | PIQA Δ | LAMBADA Δ |")  # fmt: skip
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        forgetting = r["general_delta"]
+        lines.append(
+            f"| {r['recipe']} | {r['steps']} | {r['train_seconds']:.0f} "
+            f"| {_pct(r['key_fact_recall'])} | {_pct(r['all_facts_accuracy'])} "
+            f"| {_num(r['similarity'])} | {_num(r['val_loss'])} | {_pct(r['stop_rate'])} "
+            f"| {_pct(r['banned_term_rate'])} | {_pct(r['redirect_rate'])} "
+            f"| {_delta(forgetting, 'arc_easy')} | {_delta(forgetting, 'piqa')} "
+            f"| {_delta(forgetting, 'lambada_openai')} |"
+        )
+    return "\n".join(lines)
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _delta(forgetting: dict[str, Any], bench: str) -> str:
+    value = forgetting.get(bench)
+    return "n/a" if value is None else f"{100 * value:+.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
