@@ -93,8 +93,10 @@ class DataConfig(Section):
     system_prompt: str | None = Field(
         None, description="System prompt added to examples that have none (CSV, Alpaca, ...)."
     )
+    # Off by default: at the same number of steps it lowered held-out key-fact recall on the
+    # sample company (10.0% vs 15.1%, docs/specialization.md).
     augment: bool = Field(
-        True,
+        False,
         description="Add variants of each training conversation (other question forms, with "
         "and without the system prompt, as a follow-up turn, the answer as a statement); "
         "answers are never changed. See docs/specialization.md.",

@@ -206,7 +206,7 @@ def test_altered_cache_file_is_rebuilt(tmp_path: Path, tokenizer: Any) -> None:
 def test_augmentation_adds_variants_to_training_only(tmp_path: Path, tokenizer: Any) -> None:
     data = write_chat(tmp_path / "train.jsonl", 40)
     plain = prepare_dataset(config(data, pack=False, augment=False), tokenizer, model_id=MODEL)
-    augmented = prepare_dataset(config(data, pack=False), tokenizer, model_id=MODEL)
+    augmented = prepare_dataset(config(data, pack=False, augment=True), tokenizer, model_id=MODEL)
     assert plain.augmentation is None and augmented.augmentation is not None
     assert len(augmented.validation) == len(plain.validation) == 4
     assert questions(augmented.validation) == questions(plain.validation)
@@ -225,7 +225,9 @@ def test_augmentation_never_reproduces_a_question_of_the_eval_file(
     eval_file = tmp_path / "eval.jsonl"
     eval_file.write_text(json.dumps(leaked) + "\n", encoding="utf-8")
     prepared = prepare_dataset(
-        config(data, pack=False, eval=eval_file, validation_share=0.0), tokenizer, model_id=MODEL
+        config(data, pack=False, eval=eval_file, validation_share=0.0, augment=True),
+        tokenizer,
+        model_id=MODEL,
     )
     assert prepared.augmentation["dropped_eval_overlap"] >= 4
     from_line_4 = [row for row in prepared.train if row.line == 4]
@@ -237,8 +239,8 @@ def test_overlong_variants_are_left_out_not_an_error(tmp_path: Path, tokenizer: 
     plain = prepare_dataset(config(data, pack=False, augment=False), tokenizer, model_id=MODEL)
     longest = max(len(row.input_ids) for row in plain.train + plain.validation)
     # Every original fits; follow-up variants (two exchanges) do not.
-    prepared = prepare_dataset(config(data, pack=False, max_length=longest), tokenizer,
-                               model_id=MODEL)  # fmt: skip
+    prepared = prepare_dataset(config(data, pack=False, max_length=longest, augment=True),
+                               tokenizer, model_id=MODEL)  # fmt: skip
     assert prepared.augmentation["dropped_overlong"] > 0
     assert all(len(row.input_ids) <= longest for row in prepared.train)
     assert len(prepared.train) == (

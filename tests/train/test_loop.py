@@ -237,3 +237,25 @@ def test_two_processes_match_one_process(job, tmp_path):
     # test for the tolerances). The first gradient norm checks the cross-process averaging.
     assert one[0]["grad_norm"] == pytest.approx(two[0]["grad_norm"], rel=1e-5)
     assert [r["loss"] for r in one] == pytest.approx([r["loss"] for r in two], rel=1e-4)
+
+
+def test_epochs_count_the_users_examples_so_augmentation_adds_no_steps(job, tmp_path):
+    steps = {}
+    for augment in (False, True):
+        config = load_config(
+            job(data={"augment": augment}, train={"max_steps": None, "epochs": 1.0})
+        )
+        result = train(config, tmp_path / f"run-{augment}")
+        steps[augment] = result.record["steps"]
+        items = result.record["data"]["train_items"]
+        assert (items > 36) == augment  # 40 examples, 4 held out; variants added only if on
+    assert steps[True] == steps[False] == 9  # ceil(36 / 4)
+
+
+def test_run_record_and_progress_report_what_augmentation_generated(job, tmp_path, capsys):
+    record = train_json(job(data={"augment": True}), tmp_path / "run", capsys)
+    report = record["data"]["augmentation"]
+    assert report["kept"] > 0 and sum(report["added"].values()) == report["added_total"]
+    code = main(["train", str(job(data={"augment": True})), "--output", str(tmp_path / "run2")])
+    assert code == 0
+    assert "augmentation:" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from tunesmith.errors import DataError, UsageError
 
 METHODS = ("lora", "freeze", "full")
 # A short budget per method, sized so the whole demo fits in about 20 minutes on 2 CPU cores.
-STEPS = {"lora": 48, "freeze": 48, "full": 24}
+STEPS = {"lora": 96, "freeze": 48, "full": 16}
 LEARNING_RATES = {"lora": 1e-3, "freeze": 2e-4, "full": 5e-5}
 
 

@@ -143,6 +143,8 @@ class _Reporter:
                 f"{event['method']}: {event['trainable_parameters']:,} trainable parameters, "
                 f"{event['precision']}, peak lr {event['lr']:g} -> {event['run_dir']}"
             )
+            if event.get("augmentation"):
+                self.progress.console.print(augmentation_line(event["augmentation"]))
         elif kind == "step" and self.task is not None:
             info = f"loss {event['loss']:.4f}  {event['tokens_per_second']:,.0f} tok/s"
             self.progress.update(self.task, completed=event["step"], info=info)
@@ -152,3 +154,14 @@ class _Reporter:
             )
         elif kind in ("warning", "resume"):
             self.progress.console.print(f"[yellow]{event.get('message') or event}[/]")
+
+
+def augmentation_line(report: dict[str, Any]) -> str:
+    """One line on what augmentation generated (`data.augment: false` turns it off)."""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in report["added"].items())
+    dropped = report.get("dropped_overlong", 0) + report.get("dropped_eval_overlap", 0)
+    return (
+        f"augmentation: {report.get('kept', report['added_total'])} variants of "
+        f"{report['source_examples']} examples ({kinds}); {dropped} left out "
+        "(too long or matching an evaluation question); data.augment=false turns it off"
+    )

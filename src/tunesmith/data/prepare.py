@@ -36,7 +36,7 @@ from tunesmith.errors import UsageError
 from tunesmith.home import tunesmith_home
 
 # Bump when the stored layout or the tokenization rules change, so old folders are not reused.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 DEFAULT_SEQ_LEN = 2048
 STATS_BATCH_SIZE = 8
 _SPLITS = ("train", "validation")
@@ -252,8 +252,10 @@ def _build(
         # Generated variants never fail the run: one over the length limit is left out.
         variant_counts: dict[str, int] = {}
         variant_settings = {**settings, "overlong": "drop"}
-        tokenized["train"] += _tokenize_all(tokenizer, variants, variant_settings, variant_counts)
+        kept = _tokenize_all(tokenizer, variants, variant_settings, variant_counts)
+        tokenized["train"] += kept
         augmentation["dropped_overlong"] = variant_counts.get("dropped_overlong", 0)
+        augmentation["kept"] = len(kept)
     sources = sorted({e.source for rows in tokenized.values() for e in rows})
     if settings["pack"]:
         packed = {

@@ -107,7 +107,7 @@ def train(
     dataset = _prepare(config, loaded)
     _check_batching(config, context)
     steps_per_epoch = math.ceil(len(dataset.train) / config.train.batch_size)
-    total_steps = _total_steps(config, steps_per_epoch)
+    total_steps = _total_steps(config, _source_examples(dataset))
     check_memory(setup, config, dataset, precision, context.device)
 
     params = [p for p in setup.model.parameters() if p.requires_grad]
@@ -135,6 +135,7 @@ def train(
             "precision": precision,
             "trainable_parameters": setup.counts()[0],
             "lr": lr,
+            "augmentation": dataset.augmentation,
         }
     )
     started = time.perf_counter() - state.elapsed
@@ -368,6 +369,7 @@ def _initial_record(config, loaded, setup: MethodSetup, dataset, folder: RunFold
             "prepared": str(dataset.path),
             "train_items": len(dataset.train),
             "validation_items": len(dataset.validation),
+            "augmentation": dataset.augmentation,
         },
         "trainable_parameters": trainable,
         "total_parameters": total,
@@ -412,10 +414,21 @@ def _check_batching(config: TunesmithConfig, context: DistContext) -> None:
         )
 
 
-def _total_steps(config: TunesmithConfig, steps_per_epoch: int) -> int:
+def _total_steps(config: TunesmithConfig, source_examples: int) -> int:
     if config.train.max_steps is not None:
         return config.train.max_steps
-    return max(1, math.ceil(steps_per_epoch * config.train.epochs))
+    return max(1, math.ceil(source_examples * config.train.epochs / config.train.batch_size))
+
+
+def _source_examples(dataset: Any) -> int:
+    """Training examples from the user's data, not counting generated variants.
+
+    `train.epochs` counts passes over the user's examples, so augmentation costs no extra
+    steps: the steps walk through the larger, augmented set, and repetition is replaced by
+    variety (3 epochs over data augmented 5x see 60% of the augmented examples once).
+    """
+    generated = (dataset.augmentation or {}).get("kept", 0)
+    return max(1, len(dataset.train) - generated)
 
 
 def _epoch_order(count: int, seed: int, epoch: int) -> list[int]:
