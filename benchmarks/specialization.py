@@ -39,7 +39,13 @@ RECIPES: dict[str, list[str]] = {
     "default": [],
     "issue-baseline": ["train.lr=1e-3", "train.epochs=5", "data.augment=false"],
     "no-augment": ["data.augment=false"],
-    "augment-lr1e-3": ["train.lr=1e-3", "train.epochs=1"],
+    "augment-lr1e-3": ["train.lr=1e-3", "train.epochs=1", "data.augment=true"],
+    "freeze10-lr2e-4": [
+        "method.name=freeze",
+        "method.freeze.trainable_layers=10",
+        "train.lr=2e-4",
+        "train.epochs=5",
+    ],
 }
 
 
