@@ -46,6 +46,12 @@ RECIPES: dict[str, list[str]] = {
         "train.lr=2e-4",
         "train.epochs=5",
     ],
+    "freeze10-lr2e-4-e8": [
+        "method.name=freeze",
+        "method.freeze.trainable_layers=10",
+        "train.lr=2e-4",
+        "train.epochs=8",
+    ],
 }
 
 
