@@ -41,6 +41,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import math
 import os
 import platform
 import random
@@ -141,12 +142,12 @@ def _child(worker: str, spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        code = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if process.returncode != 0:
-        raise SystemExit(f"{worker} failed (exit {process.returncode}):\n{stderr[-4000:]}")
+    if code != 0:
+        raise SystemExit(f"{worker} failed (exit {code}):\n{stderr[-4000:]}")
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     result = json.loads(lines[-1][len("RESULT ") :])
     result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
@@ -322,12 +323,11 @@ def _threads() -> None:
 def _config(spec: dict[str, Any], method: str) -> Any:
     from tunesmith.config import TunesmithConfig
 
-    data = {key: value for key, value in spec["data"].items()}
     return TunesmithConfig.model_validate(
         {
             "model": {"name": spec["model"]},
             # No augmentation: every variant must train on exactly the same examples.
-            "data": {**data, "max_length": 1024, "overlong": "drop", "augment": False},
+            "data": {**spec["data"], "max_length": 1024, "overlong": "drop", "augment": False},
             "method": {"name": method, "lora": LORA},
             "train": {
                 "max_steps": spec["steps"],
@@ -435,8 +435,6 @@ class _CountingCollator:
 
 
 def _warmup_steps(steps: int) -> int:
-    import math
-
     return math.ceil(WARMUP_RATIO * steps)  # tunesmith's rule, so both schedules match
 
 
@@ -468,7 +466,7 @@ def _mfu_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """LoRA on uniform rows (every position trained): FLOPs per second, no packing effects."""
     import torch
 
-    from tunesmith.config import LoraConfig, MethodConfig, ModelConfig
+    from tunesmith.config import LoraConfig, MethodConfig, ModelConfig, TrainConfig
     from tunesmith.methods import apply_method
     from tunesmith.models import load_model
     from tunesmith.train.loss import summed_token_loss
@@ -481,8 +479,6 @@ def _mfu_worker(spec: dict[str, Any]) -> dict[str, Any]:
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)
     cast_frozen_weights(setup.model, precision)
-    from tunesmith.config import TrainConfig
-
     params = [p for p in setup.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, TrainConfig(), 2e-4)
     generator = torch.Generator().manual_seed(0)

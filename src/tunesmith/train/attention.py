@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PACKED_ATTENTION = "tunesmith_packed_sdpa"
 Segments = list[list[tuple[int, int]]]
@@ -46,14 +48,10 @@ def packed_sdpa(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Causal attention per example when `segments` is given; standard SDPA otherwise."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     if segments is None or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
     rows = []
     with sdpa_kernel(SDPBackend.MATH):
         for row, bounds in enumerate(segments):
