@@ -162,6 +162,9 @@ class TrainConfig(Section):
     max_grad_norm: float | None = Field(
         1.0, gt=0, description="Gradient clipping norm; empty disables clipping."
     )
+    neftune_alpha: float | None = Field(
+        None, gt=0, le=100, description="Noise on input embeddings while training (NEFTune)."
+    )
     seed: int = Field(42, ge=0, description="Seed for data order, initialisation and dropout.")
     eval_every: int = Field(50, ge=1, description="Validation loss every N optimizer steps.")
     save_every: int = Field(100, ge=1, description="Checkpoint every N optimizer steps.")

@@ -36,6 +36,7 @@ from tunesmith.train.distributed import (
 )
 from tunesmith.train.loss import summed_token_loss
 from tunesmith.train.memory import check_memory, peak_memory_mb
+from tunesmith.train.noise import embedding_noise
 from tunesmith.train.optim import build_optimizer, build_scheduler, peak_lr
 from tunesmith.train.precision import autocast, cast_frozen_weights, resolve_precision
 from tunesmith.train.runfolder import RunFolder, new_run_name, utc_now
@@ -140,7 +141,8 @@ def train(
     )
     started = time.perf_counter() - state.elapsed
     try:
-        with packed_attention(_base_of(setup.model)):
+        base = _base_of(setup.model)
+        with packed_attention(base), embedding_noise(base, config.train.neftune_alpha):
             _loop(
                 config,
                 context,
