@@ -21,7 +21,9 @@ def write_yaml(path: Path, data: object) -> Path:
 def test_defaults_validate_without_a_file():
     config = load_config()
     assert config.model.name == "smollm2-135m-instruct"
-    assert config.method.name == "lora"
+    assert config.method.name == "freeze"
+    assert config.method.freeze.trainable_layers is None  # a third of the blocks
+    assert config.train.epochs == 5
 
 
 def test_yaml_file_values_are_loaded(tmp_path):

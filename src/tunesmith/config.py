@@ -123,7 +123,11 @@ class LoraConfig(Section):
 class FreezeConfig(Section):
     """Freeze: lock the pretrained weights except the last blocks."""
 
-    trainable_layers: int = Field(2, ge=1, description="How many final transformer blocks train.")
+    trainable_layers: int | None = Field(
+        None,
+        ge=1,
+        description="How many final transformer blocks train; empty means a third, rounded up.",
+    )
     train_norm: bool = Field(True, description="Also train the final normalisation layer.")
     train_head: bool = Field(False, description="Also train the output head (lm_head).")
     patterns: list[str] = Field(
@@ -136,10 +140,25 @@ class MethodConfig(Section):
     """How to fine-tune: which parameters train."""
 
     name: Literal["full", "freeze", "lora"] = Field(
-        "lora", description="full: all weights; freeze: the last blocks; lora: low-rank adapters."
+        "freeze",
+        description="freeze: the last blocks (the default); full: all weights; lora: low-rank "
+        "adapters.",
     )
     lora: LoraConfig = Field(default_factory=LoraConfig)
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
+
+
+class ReplayConfig(Section):
+    """Self-replay: the base model's own text mixed into training to keep its general skills."""
+
+    share: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.5,
+        description="Share of training examples that are the base model's own samples; 0 = off.",
+    )
+    max_tokens: int = Field(128, ge=8, le=1024, description="Length cap of each sample, in tokens.")
+    temperature: float = Field(1.0, gt=0, le=2.0, description="Sampling temperature.")
 
 
 class TrainConfig(Section):
@@ -148,7 +167,7 @@ class TrainConfig(Section):
     lr: float | None = Field(
         None, gt=0, lt=1, description="Peak learning rate; empty means the method's default."
     )
-    epochs: float = Field(3.0, gt=0, le=1000, description="Passes over the training data.")
+    epochs: float = Field(5.0, gt=0, le=1000, description="Passes over the training data.")
     max_steps: int | None = Field(
         None, ge=1, description="Cap on optimizer steps, for quick checks; overrides epochs."
     )
@@ -165,6 +184,7 @@ class TrainConfig(Section):
     neftune_alpha: float | None = Field(
         None, gt=0, le=100, description="Noise on input embeddings while training (NEFTune)."
     )
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
     seed: int = Field(42, ge=0, description="Seed for data order, initialisation and dropout.")
     eval_every: int = Field(50, ge=1, description="Validation loss every N optimizer steps.")
     save_every: int = Field(100, ge=1, description="Checkpoint every N optimizer steps.")

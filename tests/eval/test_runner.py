@@ -95,6 +95,18 @@ def test_eval_and_compare_commands(lora_run, eval_files, tmp_path, capsys):
     assert (out / "report.html").is_file()
 
 
+def test_a_run_folder_copied_to_a_new_home_is_indexed_and_its_eval_recorded(
+    lora_run, eval_files, tmp_path, monkeypatch
+):
+    from tunesmith.store import RunRegistry
+
+    monkeypatch.setenv("TUNESMITH_HOME", str(tmp_path / "other-machine"))
+    evaluate(lora_run, eval_files)
+    with RunRegistry() as registry:
+        (record,) = [e for e in registry.list_evals() if e.kind == "run"]
+        assert record.run_id == json.loads((lora_run / "run.json").read_text())["id"]
+
+
 def test_nothing_to_evaluate_is_a_usage_error(tiny_model_dir, capsys):
     assert main(["eval", str(tiny_model_dir), "--no-general"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import torch
 from tunesmith.config import FreezeConfig, LoraConfig, MethodConfig
 from tunesmith.errors import ConfigError
 from tunesmith.methods import apply_method
+from tunesmith.methods.apply import default_trainable_layers
 from tunesmith.methods.blocks import decoder_blocks
 from tunesmith.models import load_model
 from tunesmith.train.loss import summed_token_loss
@@ -55,6 +56,16 @@ def test_freeze_changes_only_last_blocks_and_norm(model):
     assert changed == expected
     assert set(setup.trainable) == expected
     assert setup.first_trainable_block == 1
+
+
+def test_freeze_default_trains_the_last_third_of_the_blocks_rounded_up(model):
+    setup = apply_method(model, MethodConfig(name="freeze"))
+    assert setup.first_trainable_block == 1  # 2 blocks: a third rounds up to 1
+
+
+@pytest.mark.parametrize(("blocks", "trained"), [(1, 1), (2, 1), (3, 1), (4, 2), (30, 10)])
+def test_default_trainable_layers_is_a_third_rounded_up(blocks, trained):
+    assert default_trainable_layers(blocks) == trained
 
 
 def test_freeze_lower_blocks_build_no_backward_graph(model):

@@ -97,7 +97,8 @@ def _stream_reply(model: Any, tokenizer: Any, history: list[dict], max_new_token
     import torch
     from transformers import TextIteratorStreamer
 
-    from tunesmith.eval.generation import render_prompt, stop_token_ids
+    from tunesmith.eval.generation import render_prompt
+    from tunesmith.models.loader import stop_token_ids
 
     encoded = tokenizer(render_prompt(tokenizer, history), return_tensors="pt",
                         add_special_tokens=False).to(model.device)  # fmt: skip

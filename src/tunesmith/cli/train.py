@@ -145,6 +145,8 @@ class _Reporter:
             )
             if event.get("augmentation"):
                 self.progress.console.print(augmentation_line(event["augmentation"]))
+            if event.get("replay"):
+                self.progress.console.print(replay_line(event["replay"]))
         elif kind == "step" and self.task is not None:
             info = f"loss {event['loss']:.4f}  {event['tokens_per_second']:,.0f} tok/s"
             self.progress.update(self.task, completed=event["step"], info=info)
@@ -152,8 +154,21 @@ class _Reporter:
             self.progress.console.print(
                 f"step {event['step']}: validation loss {event['val_loss']}"
             )
+        elif kind == "replay":
+            self.progress.console.print(
+                f"replay: sampling {event['samples']} texts from the base model (cached after)"
+            )
         elif kind in ("warning", "resume"):
             self.progress.console.print(f"[yellow]{event.get('message') or event}[/]")
+
+
+def replay_line(report: dict[str, Any]) -> str:
+    """One line on the base model's own samples mixed in (train.replay.share=0 turns it off)."""
+    return (
+        f"replay: {report['samples']} samples of the base model's own text "
+        f"({report['tokens']:,} tokens, {report['share']:.0%} of examples) against forgetting; "
+        "train.replay.share=0 turns it off"
+    )
 
 
 def augmentation_line(report: dict[str, Any]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunesmith.models.loader import stop_token_ids
+
 Message = dict[str, str]
 
 
@@ -25,15 +27,6 @@ class Reply:
 def render_prompt(tokenizer: Any, messages: list[Message]) -> str:
     """The conversation rendered by the chat template, ready for the assistant's turn."""
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-
-def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    """End-of-turn ids: the generation config's eos ids plus the tokenizer's eos."""
-    ids = model.generation_config.eos_token_id
-    ids = list(ids) if isinstance(ids, (list, tuple)) else ([] if ids is None else [ids])
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
 
 
 def chat_replies(

@@ -187,11 +187,14 @@ def _glossary(settings: dict) -> Any:
 
 
 def _record(run: Any, result: dict) -> None:
-    from tunesmith.store import RunRegistry
+    from tunesmith.store import RunRegistry, register_run_folder
 
     with RunRegistry() as registry:
+        # Indexes a run folder the registry does not know (copied from another machine, or
+        # forgotten) instead of refusing to record its evaluation.
+        record = register_run_folder(run.run_dir, registry)
         registry.record_eval(
-            model_key=str(run.run_dir), kind="run", scores=result, run_id=run.run_dir.name
+            model_key=str(run.run_dir), kind="run", scores=result, run_id=record.id
         )
 
 

@@ -54,6 +54,16 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def default_trainable_layers(block_count: int) -> int:
+    """Blocks that train under freeze by default: the last third, rounded up.
+
+    Measured on the sample company (docs/specialization.md): the last 10 of 30 blocks learn
+    facts as well as LoRA on every layer, in less than half the time, because nothing below
+    them builds a backward graph; two blocks learn the tone but few facts.
+    """
+    return max(1, -(-block_count // 3))
+
+
 def _full(model: nn.Module) -> MethodSetup:
     for param in model.parameters():
         param.requires_grad_(True)
@@ -68,13 +78,16 @@ def _freeze(model: nn.Module, config: FreezeConfig) -> MethodSetup:
         first = _first_block_touched(model, modules)
     else:
         blocks = decoder_blocks(model)
-        if config.trainable_layers > len(blocks):
+        count = default_trainable_layers(len(blocks))
+        if config.trainable_layers is not None:
+            count = config.trainable_layers
+        if count > len(blocks):
             raise ConfigError(
-                f"method.freeze.trainable_layers: {config.trainable_layers} is more than the "
+                f"method.freeze.trainable_layers: {count} is more than the "
                 f"model's {len(blocks)} blocks",
                 hint=f"use 1..{len(blocks)}, or method.name=full to train everything",
             )
-        first = len(blocks) - config.trainable_layers
+        first = len(blocks) - count
         modules = list(blocks[first:])
         norm = final_norm(model)
         if config.train_norm and norm is not None:

@@ -69,3 +69,12 @@ def load_model(config: ModelConfig | str, *, device: str = "cpu") -> LoadedModel
     model.to(device)
     model.eval()
     return LoadedModel(source=source, folder=folder, model=model, tokenizer=tokenizer)
+
+
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-turn ids: the generation config's eos ids plus the tokenizer's eos."""
+    ids = model.generation_config.eos_token_id
+    ids = list(ids) if isinstance(ids, (list, tuple)) else ([] if ids is None else [ids])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids

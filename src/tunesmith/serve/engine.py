@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from tunesmith.eval.generation import stop_token_ids
+from tunesmith.models.loader import stop_token_ids
 from tunesmith.serve import batch as batching
 from tunesmith.serve.errors import APIError, QueueFull
 from tunesmith.serve.sampling import SamplingParams, apply_penalties, make_generator, sample_token

@@ -106,6 +106,7 @@ def train(
     precision = resolve_precision(config.train.precision, context.device)
     cast_frozen_weights(setup.model, precision)
     dataset = _prepare(config, loaded)
+    replay = _add_replay(config, loaded, setup, dataset, precision, context, emit)
     _check_batching(config, context)
     steps_per_epoch = math.ceil(len(dataset.train) / config.train.batch_size)
     total_steps = _total_steps(config, _source_examples(dataset))
@@ -119,7 +120,9 @@ def train(
     if resume:
         state = _restore(folder, setup, optimizer, scheduler, emit)
     elif context.is_main:
-        folder.create(config, _initial_record(config, loaded, setup, dataset, folder))
+        record = _initial_record(config, loaded, setup, dataset, folder)
+        record["data"]["replay"] = replay
+        folder.create(config, record)
     barrier(context)
 
     module = _wrap(setup.model, context)
@@ -137,6 +140,7 @@ def train(
             "trainable_parameters": setup.counts()[0],
             "lr": lr,
             "augmentation": dataset.augmentation,
+            "replay": replay,
         }
     )
     started = time.perf_counter() - state.elapsed
@@ -406,6 +410,41 @@ def _prepare(config: TunesmithConfig, loaded):
     return dataset
 
 
+def _add_replay(config, loaded, setup, dataset, precision, context, emit) -> dict | None:
+    """Append the base model's own samples to the training examples (train.replay.share).
+
+    They add steps: `train.epochs` passes over the user's examples and the replay share.
+    """
+    from tunesmith.models.info import model_identity
+    from tunesmith.train.replay import replay_count, replay_examples
+
+    replay_config = config.train.replay
+    count = replay_count(replay_config, _source_examples(dataset))
+    if not count:
+        return None
+    emit({"event": "replay", "samples": count})
+    examples = replay_examples(
+        setup.model,
+        loaded.tokenizer,
+        replay_config,
+        count=count,
+        seed=config.train.seed,
+        model_sha256=model_identity(loaded.source, loaded.folder)["sha256"],
+        precision_context=autocast(precision, context.device),
+    )
+    # A packed row holds whole examples, so a sample longer than a row is cut to fit.
+    cap = (dataset.seq_len if dataset.packed else None) or config.data.max_length
+    if cap is not None:
+        for example in examples:
+            del example.input_ids[cap:], example.labels[cap:]
+    dataset.train = [*dataset.train, *examples]
+    return {
+        "share": replay_config.share,
+        "samples": len(examples),
+        "tokens": sum(len(example.input_ids) for example in examples),
+    }
+
+
 def _check_batching(config: TunesmithConfig, context: DistContext) -> None:
     train_cfg = config.train
     if train_cfg.batch_size % (train_cfg.grad_accum * context.world_size):
@@ -423,7 +462,7 @@ def _total_steps(config: TunesmithConfig, source_examples: int) -> int:
 
 
 def _source_examples(dataset: Any) -> int:
-    """Training examples from the user's data, not counting generated variants.
+    """Training examples from the user's data and replay, not counting generated variants.
 
     `train.epochs` counts passes over the user's examples, so augmentation costs no extra
     steps: the steps walk through the larger, augmented set, and repetition is replaced by

@@ -1,0 +1,160 @@
+"""Self-replay: the base model's own samples mixed into training, against forgetting.
+
+Fine-tuning on one narrow domain pulls the model away from everything else it could do; plain
+next-word prediction (LAMBADA) suffers most (docs/specialization.md). Mixing in text the base
+model samples from its own distribution, before any training, pulls it back without any
+outside data: the gradient of its own samples' loss is zero in expectation at the base
+weights, so it only resists drift. The samples start from the model's document separator, so
+they are the plain text it learnt in pre-training rather than chat.
+
+Samples are generated once per base model and settings, and cached under
+`TUNESMITH_HOME/replay/` as token ids (JSON), so a resumed or repeated run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tunesmith.config import ReplayConfig
+from tunesmith.data.types import IGNORE_INDEX, TokenizedExample
+from tunesmith.home import tunesmith_home
+from tunesmith.models.loader import stop_token_ids
+
+# Bump when the sampling rules change, so old cached samples are not reused.
+REPLAY_VERSION = 1
+GENERATION_BATCH = 32
+# GPT-2-style document separator used in pre-training by SmolLM, Qwen, GPT-NeoX and others.
+DOCUMENT_SEPARATORS = ("<|endoftext|>", "<|begin_of_text|>")
+
+
+def replay_count(config: ReplayConfig, user_examples: int) -> int:
+    """How many replay samples make `config.share` of the mixed training examples."""
+    if config.share <= 0 or user_examples < 1:
+        return 0
+    return max(1, math.ceil(user_examples * config.share / (1.0 - config.share)))
+
+
+def replay_examples(
+    model: Any,
+    tokenizer: Any,
+    config: ReplayConfig,
+    *,
+    count: int,
+    seed: int,
+    model_sha256: str,
+    precision_context: Any = None,
+) -> list[TokenizedExample]:
+    """`count` samples of the model's own text as training examples (every token trained)."""
+    if count < 1:
+        return []
+    start = start_token_id(tokenizer)
+    identity = {
+        "version": REPLAY_VERSION,
+        "model_sha256": model_sha256,
+        "start": start,
+        "count": count,
+        "seed": seed,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    path = replay_dir() / f"{key}.json"
+    samples = _load(path)
+    if samples is None:
+        samples = sample_texts(model, tokenizer, config, count, seed, start, precision_context)
+        _write(path, {**identity, "samples": samples})
+    return [_as_example(ids, index) for index, ids in enumerate(samples)]
+
+
+def replay_dir() -> Path:
+    """Where generated replay samples are cached."""
+    return tunesmith_home() / "replay"
+
+
+def start_token_id(tokenizer: Any) -> int:
+    """The token a pre-training document starts after: a separator, else bos, else eos."""
+    vocab = tokenizer.get_vocab()
+    for token in DOCUMENT_SEPARATORS:
+        if token in vocab:
+            return int(vocab[token])
+    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return int(token_id)
+    raise ValueError("the tokenizer has no document separator, bos or eos token to start from")
+
+
+def sample_texts(
+    model: Any,
+    tokenizer: Any,
+    config: ReplayConfig,
+    count: int,
+    seed: int,
+    start: int,
+    precision_context: Any = None,
+) -> list[list[int]]:
+    """Token ids of `count` seeded samples, each the start token then up to max_tokens."""
+    import contextlib
+
+    stops = [*stop_token_ids(model, tokenizer), start]  # a new document ends the sample
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    samples: list[list[int]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        for first in range(0, count, GENERATION_BATCH):
+            size = min(GENERATION_BATCH, count - first)
+            ids = torch.full((size, 1), start, dtype=torch.long, device=model.device)
+            with torch.inference_mode(), precision_context or contextlib.nullcontext():
+                output = model.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=config.temperature,
+                    top_p=1.0,
+                    top_k=0,
+                    max_new_tokens=config.max_tokens,
+                    eos_token_id=stops,
+                    pad_token_id=stops[0] if stops else start,
+                )
+            samples.extend(_trim(row, stops) for row in output.tolist())
+    finally:
+        model.train(was_training)
+        torch.random.set_rng_state(generator_state)
+    return samples
+
+
+def _trim(row: list[int], stops: list[int]) -> list[int]:
+    """The sample up to and including its first stop token (padding after it dropped)."""
+    for index, token in enumerate(row[1:], start=1):
+        if token in stops:
+            return row[: index + 1]
+    return row
+
+
+def _as_example(ids: list[int], index: int) -> TokenizedExample:
+    labels = [IGNORE_INDEX, *ids[1:]]
+    return TokenizedExample(input_ids=list(ids), labels=labels, source="replay", line=index + 1)
+
+
+def _load(path: Path) -> list[list[int]] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["samples"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    """Write under a temporary name, then rename: a half-written file is never read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    temporary.write_text(json.dumps(payload), encoding="utf-8")
+    os.replace(temporary, path)
