@@ -32,7 +32,8 @@ def test_demo_runs_every_method_and_writes_the_report(tiny_model_dir, tmp_path, 
     assert [row["method"] for row in data["comparison"]] == ["lora", "freeze", "full"]
     assert all(row["domain_score"] is not None for row in data["comparison"])
     assert len(data["samples"]) == 2  # both in-scope held-out questions, base vs best
-    assert data["general_check"]["question"] == "What is the capital of France?"
+    check = data["general_check"]
+    assert check["prompt"] == "The capital of France is" and {"base", "answer"} <= set(check)
     assert (out / "report" / "report.html").is_file()
 
 

@@ -22,8 +22,9 @@ METHODS = ("lora", "freeze", "full")
 # A short budget per method, sized so the whole demo fits in 20 minutes on 2 CPU cores. Freeze
 # is tunesmith's default recipe (the last third of the blocks at lr 1e-3) and gets about four
 # passes over the data; LoRA and full get what is left, at rates that move them in few steps.
-STEPS = {"lora": 64, "freeze": 120, "full": 16}
+STEPS = {"lora": 40, "freeze": 120, "full": 16}
 LEARNING_RATES = {"lora": 1e-3, "freeze": None, "full": 5e-5}
+GENERAL_PROMPT = "The capital of France is"
 
 
 def demo(
@@ -61,7 +62,11 @@ def demo(
                     "samples": samples, "general_check": general_check})  # fmt: skip
         return
     _show_samples(best, samples)
-    stdout.print(f"\n[bold]General knowledge kept?[/] Q: {general_check['question']}")
+    stdout.print(
+        f"\n[bold]General knowledge kept?[/] (plain text, outside the chat) "
+        f"{general_check['prompt']} ..."
+    )
+    stdout.print(f"[bold]base:[/] {general_check['base']}")
     stdout.print(f"[bold green]{best.name}:[/] {general_check['answer']}")
     stdout.print(f"\n[bold]demo finished in {seconds / 60:.1f} min[/]; report: {out / 'report'}")
 
@@ -215,15 +220,32 @@ def _sample_answers(result: dict[str, Any], n: int) -> list[dict[str, Any]]:
 
 
 def _general_check(best: Path) -> dict[str, str]:
-    """The tuned model should still know what any assistant knows."""
-    from tunesmith.eval.generation import chat_replies
+    """Plain-text knowledge, base vs the best run.
+
+    Asked as plain text, not in the chat: a company assistant is trained to decline off-topic
+    chat questions (the sample data teaches it to), which says nothing about what it still knows.
+    """
+    from tunesmith.models import load_model
     from tunesmith.train.artifacts import load_run
 
-    question = "What is the capital of France?"
     run = load_run(best)
-    (reply,) = chat_replies(run.model, run.tokenizer, [[{"role": "user", "content": question}]],
-                            max_new_tokens=48)  # fmt: skip
-    return {"question": question, "answer": reply.text}
+    base = load_model(run.config.model)
+    return {
+        "prompt": GENERAL_PROMPT,
+        "base": _complete(base.model, base.tokenizer, GENERAL_PROMPT),
+        "answer": _complete(run.model, run.tokenizer, GENERAL_PROMPT),
+    }
+
+
+def _complete(model: Any, tokenizer: Any, prompt: str) -> str:
+    import torch
+
+    encoded = tokenizer(prompt, return_tensors="pt").to(model.device)
+    with torch.inference_mode():
+        output = model.generate(**encoded, max_new_tokens=12, do_sample=False,
+                                pad_token_id=tokenizer.eos_token_id)  # fmt: skip
+    new = output[0, encoded["input_ids"].shape[1] :]
+    return tokenizer.decode(new, skip_special_tokens=True).strip()
 
 
 def _show_samples(best: Path, samples: list[dict[str, Any]]) -> None:
