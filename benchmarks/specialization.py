@@ -1,7 +1,7 @@
 """Specialization experiments: which recipe teaches a company's facts without forgetting.
 
     python benchmarks/specialization.py                                  # every recipe
-    python benchmarks/specialization.py --recipes default,no-augment --general-limit 500
+    python benchmarks/specialization.py --recipes default,lr2e-3 --general-limit 500
     python benchmarks/specialization.py --dataset bitext --recipes default
 
 For each recipe: train with `tunesmith train` (a subprocess, timed), then `tunesmith eval` the
@@ -37,9 +37,18 @@ GENERAL = ("arc_easy/arc_easy.jsonl", "piqa/piqa.jsonl", "lambada_openai/lambada
 # Each recipe is a list of config overrides on top of `tunesmith train` defaults.
 RECIPES: dict[str, list[str]] = {
     "default": [],
-    "issue-baseline": ["train.lr=1e-3", "train.epochs=5", "data.augment=false"],
-    "no-augment": ["data.augment=false"],
-    "augment-lr1e-3": ["train.lr=1e-3", "train.epochs=1", "data.augment=true"],
+    "issue-baseline": [
+        "method.name=lora",
+        "train.lr=1e-3",
+        "train.epochs=5",
+        "data.augment=false",
+    ],
+    "augment-lr1e-3": [
+        "method.name=lora",
+        "train.lr=1e-3",
+        "train.epochs=1",
+        "data.augment=true",
+    ],
     "freeze10-lr2e-4": [
         "method.name=freeze",
         "method.freeze.trainable_layers=10",
@@ -52,6 +61,10 @@ RECIPES: dict[str, list[str]] = {
         "train.lr=2e-4",
         "train.epochs=8",
     ],
+    # On top of the default (freeze the last third, lr 1e-3, 5 epochs) since session 4.
+    "lr2e-3": ["train.lr=2e-3"],
+    "replay20": ["train.replay.share=0.2"],
+    "neftune5": ["train.neftune_alpha=5"],
 }
 
 
@@ -152,7 +165,7 @@ def _row(name, overrides, record, train_seconds, result) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 1),
         "loop_seconds": record.get("wall_seconds"),
         **{key: domain.get(key) for key in keys},
-        "base_key_fact_recall": (result.get("base_domain") or {}).get("key_fact_recall"),
+        **{f"base_{key}": (result.get("base_domain") or {}).get(key) for key in keys},
         "general": tuned,
         "base_general": base,
         "general_delta": {k: round(tuned[k] - base[k], 4) for k in tuned if k in base},
