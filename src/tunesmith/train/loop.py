@@ -1,8 +1,8 @@
 """The training loop: one explicit function you can read top to bottom.
 
     load model -> apply method -> prepare data (+ replay samples) -> optimizer + schedule ->
-    (resume) -> for each optimizer step: micro-batches, summed token loss / trained tokens, backward,
-    clip, step; validate, checkpoint, log -> save final/ -> plot -> run.json
+    (resume) -> for each optimizer step: micro-batches, summed token loss / trained tokens,
+    backward, clip, step; validate, checkpoint, log -> save final/ -> plot -> run.json
 
 Loss normalisation: every micro-batch contributes its *summed* token loss divided by the number
 of trained tokens in the whole optimizer step (all micro-batches, all processes), so gradient
