@@ -11,6 +11,7 @@ accumulation and multi-process training give the same gradient as one big batch.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -106,7 +107,9 @@ def train(
     precision = resolve_precision(config.train.precision, context.device)
     cast_frozen_weights(setup.model, precision)
     dataset = _prepare(config, loaded)
-    replay = _add_replay(config, loaded, setup, dataset, precision, context, emit)
+    # Hashes the base weights (every safetensors file when not GGUF): once, and only if needed.
+    base_identity = functools.cache(lambda: _model_identity(loaded))
+    replay = _add_replay(config, loaded, setup, dataset, precision, context, emit, base_identity)
     _check_batching(config, context)
     steps_per_epoch = math.ceil(len(dataset.train) / config.train.batch_size)
     total_steps = _total_steps(config, _source_examples(dataset))
@@ -120,7 +123,7 @@ def train(
     if resume:
         state = _restore(folder, setup, optimizer, scheduler, emit)
     elif context.is_main:
-        record = _initial_record(config, loaded, setup, dataset, folder)
+        record = _initial_record(config, base_identity(), setup, dataset, folder)
         record["data"]["replay"] = replay
         folder.create(config, record)
     barrier(context)
@@ -359,15 +362,19 @@ def _finish(folder: RunFolder, state: LoopState, status: str, error: str | None 
     return record
 
 
-def _initial_record(config, loaded, setup: MethodSetup, dataset, folder: RunFolder) -> dict:
+def _model_identity(loaded) -> dict[str, Any]:
     from tunesmith.models.info import model_identity
 
+    return model_identity(loaded.source, loaded.folder)
+
+
+def _initial_record(config, identity: dict, setup: MethodSetup, dataset, folder: RunFolder) -> dict:
     trainable, total = setup.counts()
     return {
         "id": folder.path.name,
         "name": folder.path.name,
         "method": setup.name,
-        "model": model_identity(loaded.source, loaded.folder),
+        "model": identity,
         "data": {
             "train": str(config.data.train),
             "validation": str(config.data.validation) if config.data.validation else None,
@@ -410,12 +417,11 @@ def _prepare(config: TunesmithConfig, loaded):
     return dataset
 
 
-def _add_replay(config, loaded, setup, dataset, precision, context, emit) -> dict | None:
+def _add_replay(config, loaded, setup, dataset, precision, context, emit, identity) -> dict | None:
     """Append the base model's own samples to the training examples (train.replay.share).
 
     They add steps: `train.epochs` passes over the user's examples and the replay share.
     """
-    from tunesmith.models.info import model_identity
     from tunesmith.train.replay import replay_count, replay_examples
 
     replay_config = config.train.replay
@@ -429,7 +435,7 @@ def _add_replay(config, loaded, setup, dataset, precision, context, emit) -> dic
         replay_config,
         count=count,
         seed=config.train.seed,
-        model_sha256=model_identity(loaded.source, loaded.folder)["sha256"],
+        model_sha256=identity()["sha256"],
         precision_context=autocast(precision, context.device),
     )
     # A packed row holds whole examples, so a sample longer than a row is cut to fit.

@@ -13,6 +13,7 @@ Samples are generated once per base model and settings, and cached under
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -101,8 +102,6 @@ def sample_texts(
     precision_context: Any = None,
 ) -> list[list[int]]:
     """Token ids of `count` seeded samples, each the start token then up to max_tokens."""
-    import contextlib
-
     stops = [*stop_token_ids(model, tokenizer), start]  # a new document ends the sample
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
@@ -123,7 +122,7 @@ def sample_texts(
                     top_k=0,
                     max_new_tokens=config.max_tokens,
                     eos_token_id=stops,
-                    pad_token_id=stops[0] if stops else start,
+                    pad_token_id=stops[0],
                 )
             samples.extend(_trim(row, stops) for row in output.tolist())
     finally:
