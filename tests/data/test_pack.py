@@ -18,13 +18,14 @@ from tunesmith.data.pack import (
 from tunesmith.data.render import tokenize_conversation
 from tunesmith.data.types import IGNORE_INDEX, Conversation, Message, TokenizedExample
 from tunesmith.errors import DataError
+from tunesmith.models.loader import load_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_model_dir: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_model_dir)
+    # tunesmith's own loader: it guarantees a pad token, which some transformers releases
+    # (5.17) leave unset for this tokenizer.
+    return load_tokenizer(tiny_model_dir)
 
 
 @pytest.fixture(scope="module", params=["sdpa", "eager"])

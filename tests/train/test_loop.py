@@ -147,8 +147,8 @@ def test_bad_config_value_is_a_usage_error(job, capsys):
 # --- crash, interrupt and resume (real processes) ---------------------------------------
 
 
-def spawn_train(args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def spawn_train(args: list[str], **env_extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     command = [sys.executable, "-m", "tunesmith.cli.main", "train", *args, "--quiet"]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -228,8 +228,10 @@ def test_two_processes_match_one_process(job, tmp_path):
     )
     single = tmp_path / "single"
     double = tmp_path / "double"
-    assert spawn_train([str(job_path), "--output", str(single)]).wait() == 0
-    process = spawn_train([str(job_path), "--output", str(double), "--nproc", "2"])
+    # CPU processes (gloo) even where a GPU is visible: two ranks need two GPUs.
+    cpu_only = {"CUDA_VISIBLE_DEVICES": ""}
+    assert spawn_train([str(job_path), "--output", str(single)], **cpu_only).wait() == 0
+    process = spawn_train([str(job_path), "--output", str(double), "--nproc", "2"], **cpu_only)
     _, err = process.communicate()
     assert process.returncode == 0, err.decode()[-3000:]
     one, two = read_metrics(single), read_metrics(double)

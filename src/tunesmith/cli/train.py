@@ -53,6 +53,9 @@ def train_command(
     if resume is None:
         config = load_config(config_path, [*overrides, *([f"method.name={method}"] * bool(method))])
     if nproc > 1:
+        from tunesmith.train.distributed import check_gpu_count
+
+        check_gpu_count(nproc)
         raise typer.Exit(_launch_torchrun(nproc, config_path, overrides, method, output, resume))
     _run(config, output, resume, quiet=quiet or as_json, events=events, as_json=as_json)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from tunesmith.errors import UsageError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -34,6 +36,7 @@ def init_distributed() -> DistContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
+        check_gpu_count(int(os.environ.get("LOCAL_WORLD_SIZE", world_size)))
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     else:
@@ -42,6 +45,19 @@ def init_distributed() -> DistContext:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+
+
+def check_gpu_count(processes: int) -> None:
+    """On a CUDA machine each process needs a GPU of its own; say so before any CUDA error."""
+    if not torch.cuda.is_available():
+        return
+    gpus = torch.cuda.device_count()
+    if processes > gpus:
+        raise UsageError(
+            f"{processes} training processes on this machine need {processes} GPUs; it has {gpus}",
+            hint=f"use --nproc {gpus} (one process per GPU), or hide the GPUs with "
+            "CUDA_VISIBLE_DEVICES= to train with CPU processes",
+        )
 
 
 def all_reduce_sum(value: float, context: DistContext) -> float:
