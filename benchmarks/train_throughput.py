@@ -135,10 +135,14 @@ def _measure(args: argparse.Namespace, work: Path, started: float) -> int:
 
 def _child(worker: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in a fresh process; its peak RSS comes from wait4, not from itself."""
+    from tunesmith.allocator import mimalloc_library, preload_env
+
     command = [sys.executable, __file__, "--worker", worker, "--spec", json.dumps(spec)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     if worker.startswith("tunesmith") or worker == "mfu":
         env.setdefault("GOMP_SPINCOUNT", "10000")  # what the tunesmith CLI sets
+        # ...and the allocator it preloads (tunesmith.allocator); the Trainer keeps glibc's.
+        env = preload_env(env, mimalloc_library()) or env
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(process.pid, 0)
@@ -150,6 +154,7 @@ def _child(worker: str, spec: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"{worker} failed (exit {code}):\n{stderr[-4000:]}")
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     result = json.loads(lines[-1][len("RESULT ") :])
+    result["allocator"] = "mimalloc" if "libmimalloc" in env.get("LD_PRELOAD", "") else "system"
     result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
     return result
 
@@ -247,14 +252,15 @@ def _line(r: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The results as a Markdown table plus the ratios."""
     lines = [
-        "| dataset | variant | precision | steps | seconds | real tokens/s | peak RSS MB "
-        "| val loss | MFU |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dataset | variant | precision | allocator | steps | seconds | real tokens/s "
+        "| peak RSS MB | val loss | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
         lines.append(
-            f"| {r['dataset']} | {r['variant']} | {r['precision']} | {r['steps']} "
+            f"| {r['dataset']} | {r['variant']} | {r['precision']} "
+            f"| {r.get('allocator', 'system')} | {r['steps']} "
             f"| {r['seconds']:.1f} | {r['tokens_per_second']:.0f} | {r['peak_rss_mb']} "
             f"| {r['val_loss']:.4f} | {mfu} |"
         )

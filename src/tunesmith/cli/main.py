@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (with mimalloc preloaded where installed: tunesmith.allocator)."""
+    from tunesmith.allocator import reexec_with_mimalloc
+
+    reexec_with_mimalloc()
     sys.exit(main())
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from tunesmith.allocator import active_allocator
 from tunesmith.config import TunesmithConfig
 from tunesmith.errors import ConfigError, TunesmithError
 from tunesmith.methods import MethodSetup, apply_method
@@ -388,6 +389,8 @@ def _initial_record(config, identity: dict, setup: MethodSetup, dataset, folder:
         "total_parameters": total,
         "trainable_share": round(trainable / total, 6) if total else 0.0,
         "notes": setup.notes,
+        # Speed depends on it (tunesmith.allocator), so a slow run can be explained later.
+        "allocator": active_allocator(),
     }
 
 
