@@ -5,10 +5,11 @@ glibc's allocator the heap fragments as packed batches change shape, and each al
 slower as a run goes on. Profiled in the default recipe (2 cores): `posix_memalign` grew from
 6% to 18% of the samples between steps 12-30 and 150-170, and steps slowed from 1.5 s to 2.1 s;
 a run resumed at step 100 in a fresh process stepped at 1.4 s again. mimalloc (Microsoft's
-allocator, shipped as a wheel by `cmeel-mimalloc`) keeps steps flat at about 1.1 s
-(docs/performance.md). No Python API can swap the allocator of a running process: the dynamic
-loader must preload it when the process starts. So the CLI, on start, executes itself again
-once with `LD_PRELOAD` naming mimalloc; the arithmetic is untouched (tested: same losses).
+allocator, shipped as a wheel by `cmeel-mimalloc`) keeps steps flat at about 1.1-1.2 s: 234 s
+instead of 325 s for the recipe, back to back (docs/performance.md). No Python API can swap
+the allocator of a running process: the dynamic loader must preload it when the process
+starts. So the CLI, on start, executes itself again once with `LD_PRELOAD` naming mimalloc;
+the arithmetic is untouched (tested: same losses).
 
 `TUNESMITH_MALLOC=system` keeps the system allocator. Only Linux preloads; elsewhere, or when
 the wheel is missing, nothing changes.
