@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         spec = json.loads(args.spec)
         result = WORKERS[args.worker](spec)
+        from tunesmith.allocator import active_allocator
+
+        result["allocator"] = active_allocator()  # what this process really runs with
         print("RESULT " + json.dumps(result))
         return 0
     return _orchestrate(args)
@@ -154,7 +157,6 @@ def _child(worker: str, spec: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(f"{worker} failed (exit {code}):\n{stderr[-4000:]}")
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     result = json.loads(lines[-1][len("RESULT ") :])
-    result["allocator"] = "mimalloc" if "libmimalloc" in env.get("LD_PRELOAD", "") else "system"
     result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
     return result
 

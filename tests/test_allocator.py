@@ -51,6 +51,12 @@ def test_mimalloc_is_installed_with_tunesmith() -> None:
     assert library is not None and library.is_file()
 
 
+def _fresh_env(**extra: str) -> dict[str, str]:
+    """This environment without any allocator setting inherited from a tunesmith process."""
+    env = {k: v for k, v in os.environ.items() if k not in (SWITCH, REEXEC_MARK, "LD_PRELOAD")}
+    return {**env, **extra}
+
+
 def _allocator_of_a_cli_process(extra_env: dict[str, str]) -> str:
     # `-c` keeps the command line the re-exec repeats; the child reports its own mappings.
     code = (
@@ -58,9 +64,8 @@ def _allocator_of_a_cli_process(extra_env: dict[str, str]) -> str:
         "reexec_with_mimalloc()\n"
         "print(active_allocator())"
     )
-    env = {k: v for k, v in os.environ.items() if k not in (SWITCH, REEXEC_MARK, "LD_PRELOAD")}
     result = subprocess.run(
-        [sys.executable, "-c", code], env={**env, **extra_env}, capture_output=True, text=True
+        [sys.executable, "-c", code], env=_fresh_env(**extra_env), capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -82,8 +87,7 @@ def test_training_results_are_identical_with_either_allocator(job, tmp_path) -> 
     records, losses = {}, {}
     for name in ("mimalloc", "system"):
         run_dir = tmp_path / name
-        env = {k: v for k, v in os.environ.items() if k not in (REEXEC_MARK, "LD_PRELOAD")}
-        env[SWITCH] = name
+        env = _fresh_env(**{SWITCH: name})
         command = [sys.executable, "-m", "tunesmith.cli.main", "train", str(config),
                    "--output", str(run_dir), "--quiet"]  # fmt: skip
         result = subprocess.run(command, env=env, capture_output=True, text=True)
