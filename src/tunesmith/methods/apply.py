@@ -11,6 +11,7 @@ from torch import nn
 from tunesmith.config import FreezeConfig, LoraConfig, MethodConfig
 from tunesmith.errors import ConfigError
 from tunesmith.methods.blocks import decoder_blocks, final_norm, head_is_tied, output_head
+from tunesmith.methods.lora_forward import use_fused_lora_forward
 
 
 @dataclass
@@ -129,6 +130,7 @@ def _lora(model: nn.Module, config: LoraConfig) -> MethodSetup:
             f"method.lora.targets: {exc}",
             hint="use all-linear, or module names such as [q_proj, v_proj]",
         ) from None
+    use_fused_lora_forward(peft_model)
     return MethodSetup("lora", peft_model, [n for n, _ in trainable_parameters(peft_model)])
 
 
