@@ -150,7 +150,19 @@ def test_bad_config_value_is_a_usage_error(job, capsys):
 def spawn_train(args: list[str], **env_extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     command = [sys.executable, "-m", "tunesmith.cli.main", "train", *args, "--quiet"]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # A test run started in the background inherits an ignored SIGINT, and Python then
+        # installs no KeyboardInterrupt handler: give the child the interactive default.
+        preexec_fn=_default_sigint,
+    )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
