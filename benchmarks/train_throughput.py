@@ -3,6 +3,7 @@
     python benchmarks/train_throughput.py                      # default model, both datasets
     python benchmarks/train_throughput.py --steps 20 --datasets northpeak
     python benchmarks/train_throughput.py --model PATH --data FILE --steps 2 --mfu-steps 1
+    python benchmarks/train_throughput.py --device cuda           # every variant on the GPU
 
 One invocation measures, one after another on the same machine:
 
@@ -17,11 +18,15 @@ train/validation split), the same examples per optimizer step, the same number o
 same warm-up + cosine schedule at the same peak learning rate (per method). Each runs in its own
 process; peak resident memory is that process's `ru_maxrss`, read by this parent with `wait4`.
 
+`--device cpu` (the default) hides any GPU from the workers (`CUDA_VISIBLE_DEVICES=`), so the
+CPU figures stay CPU figures on a GPU machine; `--device cuda` runs every variant on GPU 0.
+
 Reported per variant: wall time of the optimizer steps (model loading excluded for both: the
 Trainer's `train_runtime`, tunesmith's step clock), real (non-padding) tokens per second, the
-final validation loss (one function, `tunesmith.train.loop._validate`, for every variant), and
-model FLOPs utilisation (MFU) against the bf16 (or fp32) matrix-multiply peak measured at the
-start of the same run:
+final validation loss (one function, `tunesmith.train.loop._validate`, for every variant),
+peak GPU memory on CUDA (`torch.cuda.max_memory_allocated`, read by the worker; the memory ratio
+uses it there), and model FLOPs utilisation (MFU) against the bf16 (or fp32) matrix-multiply
+peak measured at the start of the same run:
 
     FLOPs per token = 2 * N_frozen_no_grad + 4 * N_frozen_input_grad + 6 * N_trained
                       (+ the output head at trained positions only, for tunesmith's loss)
@@ -84,6 +89,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8, help="Examples per optimizer step.")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--mfu-steps", type=int, default=8, help="0 skips the MFU benchmark.")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu (GPUs hidden from the workers) or cuda (GPU 0).")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -95,19 +102,23 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _orchestrate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.device == "cuda":
+        _require_cuda()
     with tempfile.TemporaryDirectory(prefix="tunesmith-bench-") as folder:
         return _measure(args, Path(folder), started)
 
 
 def _measure(args: argparse.Namespace, work: Path, started: float) -> int:
-    peak = _child("peak", {})
+    device = args.device
+    peak = _child("peak", {"device": device})
     print(f"matmul peak: {json.dumps(peak['peak'])}", flush=True)
     datasets = _datasets(args, work)
     rows = []
     for data_name, data in datasets.items():
         for variant in args.variants.split(","):
             spec = {"variant": variant, "model": args.model, "data": data, "steps": args.steps,
-                    "batch": args.batch, "work": str(work / f"{data_name}-{variant}")}  # fmt: skip
+                    "batch": args.batch, "work": str(work / f"{data_name}-{variant}"),
+                    "device": device}  # fmt: skip
             result = _child(variant, spec)
             result.update(dataset=data_name, variant=variant)
             result["mfu"] = _mfu(result, peak)
@@ -115,14 +126,16 @@ def _measure(args: argparse.Namespace, work: Path, started: float) -> int:
             print(_line(result), flush=True)
     mfu = None
     if args.mfu_steps:
-        spec = {"model": args.model, "steps": args.mfu_steps, "rows": 4, "length": 256}
+        spec = {"model": args.model, "steps": args.mfu_steps, "rows": 4, "length": 256,
+                "device": device}  # fmt: skip
         mfu = _child("mfu", spec)
         mfu["mfu"] = _mfu(mfu, peak)
         print(f"mfu microbenchmark: {json.dumps(mfu)}", flush=True)
     report = {
         "date": dt.date.today().isoformat(),
         "command": "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]),
-        "machine": _machine(),
+        "machine": _machine(device),
+        "device": device,
         "peak": peak["peak"],
         "steps": args.steps,
         "batch": args.batch,
@@ -142,6 +155,8 @@ def _child(worker: str, spec: dict[str, Any]) -> dict[str, Any]:
 
     command = [sys.executable, __file__, "--worker", worker, "--spec", json.dumps(spec)]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if spec.get("device", "cpu") == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # tunesmith trains on a GPU whenever it sees one
     if worker.startswith("tunesmith") or worker == "mfu":
         env.setdefault("GOMP_SPINCOUNT", "10000")  # what the tunesmith CLI sets
         # ...and the allocator it preloads (tunesmith.allocator); the Trainer keeps glibc's.
@@ -159,6 +174,13 @@ def _child(worker: str, spec: dict[str, Any]) -> dict[str, Any]:
     result = json.loads(lines[-1][len("RESULT ") :])
     result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
     return result
+
+
+def _require_cuda() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible here; use --device cpu")
 
 
 def _datasets(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
@@ -216,16 +238,25 @@ def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 )
         if (data, "trainer-lora") in by and (data, "tunesmith-lora") in by:
             base, ours = by[data, "trainer-lora"], by[data, "tunesmith-lora"]
-            if base.get("peak_rss_mb") and ours.get("peak_rss_mb"):
-                out[f"{data}.lora_memory"] = round(ours["peak_rss_mb"] / base["peak_rss_mb"], 2)
+            # On a GPU the memory that limits a run is the GPU's, not the host's.
+            key = "peak_gpu_mb" if base.get("peak_gpu_mb") else "peak_rss_mb"
+            if base.get(key) and ours.get(key):
+                out[f"{data}.lora_memory"] = round(ours[key] / base[key], 2)
             out[f"{data}.lora_val_loss_delta"] = round(ours["val_loss"] - base["val_loss"], 4)
     return out
 
 
-def _machine() -> dict[str, Any]:
+def _machine(device: str = "cpu") -> dict[str, Any]:
     import psutil
 
+    gpu = {}
+    if device == "cuda":
+        import torch
+
+        gpu = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+               "cuda": torch.version.cuda}  # fmt: skip
     return {
+        **gpu,
         "cpu": platform.processor() or platform.machine(),
         "model_name": _cpu_name(),
         "physical_cores": psutil.cpu_count(logical=False),
@@ -248,6 +279,7 @@ def _cpu_name() -> str | None:
 def _line(r: dict[str, Any]) -> str:
     return (f"{r['dataset']:>10} {r['variant']:<17} {r['seconds']:>8.1f} s "
             f"{r['tokens_per_second']:>8.1f} tok/s  peak {r['peak_rss_mb']} MB  "
+            f"gpu {r.get('peak_gpu_mb')} MB  "
             f"val {r['val_loss']:.4f}  mfu {r['mfu']}")  # fmt: skip
 
 
@@ -255,8 +287,8 @@ def markdown(report: dict[str, Any]) -> str:
     """The results as a Markdown table plus the ratios."""
     lines = [
         "| dataset | variant | precision | allocator | steps | seconds | real tokens/s "
-        "| peak RSS MB | val loss | MFU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS MB | peak GPU MB | val loss | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
@@ -264,7 +296,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r['dataset']} | {r['variant']} | {r['precision']} "
             f"| {r.get('allocator', 'system')} | {r['steps']} "
             f"| {r['seconds']:.1f} | {r['tokens_per_second']:.0f} | {r['peak_rss_mb']} "
-            f"| {r['val_loss']:.4f} | {mfu} |"
+            f"| {r.get('peak_gpu_mb') or 'n/a'} | {r['val_loss']:.4f} | {mfu} |"
         )
     lines.append("")
     for name, value in report["ratios"].items():
@@ -298,27 +330,47 @@ def _peak_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from tunesmith.train.precision import bf16_supported
 
     _threads()
-    peak = {"fp32": _matmul_rate(torch.float32)}
-    if bf16_supported(torch.device("cpu")):
-        peak["bf16"] = _matmul_rate(torch.bfloat16)
+    device = torch.device(spec.get("device", "cpu"))
+    # A GPU needs larger products than a CPU to reach its peak.
+    size = 8192 if device.type == "cuda" else 2048
+    peak = {"fp32": _matmul_rate(torch.float32, device, size)}
+    if bf16_supported(device):
+        peak["bf16"] = _matmul_rate(torch.bfloat16, device, size)
     return {"peak": peak, "threads": torch.get_num_threads()}
 
 
-def _matmul_rate(dtype: Any, size: int = 2048, repeats: int = 10) -> float:
+def _matmul_rate(dtype: Any, device: Any, size: int, repeats: int = 10) -> float:
     import torch
 
-    a = torch.randn(size, size, dtype=dtype)
-    b = torch.randn(size, size, dtype=dtype)
+    a = torch.randn(size, size, dtype=dtype, device=device)
+    b = torch.randn(size, size, dtype=dtype, device=device)
     for _ in range(3):
         a @ b
     best = 0.0
     for _ in range(3):
+        _synchronize(device)
         started = time.perf_counter()
         for _ in range(repeats):
             a @ b
+        _synchronize(device)
         seconds = time.perf_counter() - started
         best = max(best, 2 * size**3 * repeats / seconds / 1e9)
     return round(best, 1)
+
+
+def _synchronize(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_gpu_mb(device: str) -> float | None:
+    import torch
+
+    if device != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated() / 1024**2, 1)
 
 
 def _threads() -> None:
@@ -367,7 +419,8 @@ def _tunesmith_worker(spec: dict[str, Any]) -> dict[str, Any]:
     return {"steps": len(steps), "seconds": seconds, "tokens": tokens,
             "tokens_per_second": round(tokens / seconds, 1), "val_loss": val[-1],
             "precision": start["precision"], "flops": flops,
-            "trainable_parameters": start["trainable_parameters"]}  # fmt: skip
+            "trainable_parameters": start["trainable_parameters"],
+            "peak_gpu_mb": _peak_gpu_mb(spec["device"])}  # fmt: skip
 
 
 def _trainer_worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -393,7 +446,8 @@ def _trainer_worker(spec: dict[str, Any]) -> dict[str, Any]:
     features = [{"input_ids": e.input_ids, "labels": e.labels,
                  "attention_mask": [1] * len(e.input_ids)} for e in dataset.train]  # fmt: skip
     counter = _CountingCollator(DataCollatorForSeq2Seq(tokenizer, padding=True))
-    bf16 = bf16_supported(torch.device("cpu"))
+    device = spec["device"]
+    bf16 = bf16_supported(torch.device(device))
     arguments = TrainingArguments(
         output_dir=spec["work"],
         per_device_train_batch_size=spec["batch"],
@@ -404,7 +458,7 @@ def _trainer_worker(spec: dict[str, Any]) -> dict[str, Any]:
         weight_decay=0.0,
         max_grad_norm=1.0,
         bf16=bf16,
-        use_cpu=True,
+        use_cpu=device == "cpu",
         save_strategy="no",
         eval_strategy="no",
         logging_steps=spec["steps"],
@@ -417,14 +471,14 @@ def _trainer_worker(spec: dict[str, Any]) -> dict[str, Any]:
     trainer = Trainer(model=model, args=arguments, train_dataset=features, data_collator=counter)
     output = trainer.train()
     seconds = float(output.metrics["train_runtime"])
-    val_loss = _validation_loss(trainer.model, dataset, config, "bf16" if bf16 else "fp32")
+    val_loss = _validation_loss(trainer.model, dataset, config, "bf16" if bf16 else "fp32", device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     flops = _flops_per_token(spec, method, head_at_all_positions=True) * counter.real_tokens
     return {"steps": int(output.global_step), "seconds": round(seconds, 2),
             "tokens": counter.real_tokens, "padded_tokens": counter.padded_tokens,
             "tokens_per_second": round(counter.real_tokens / seconds, 1), "val_loss": val_loss,
             "precision": "bf16" if bf16 else "fp32", "flops": flops,
-            "trainable_parameters": trainable}  # fmt: skip
+            "trainable_parameters": trainable, "peak_gpu_mb": _peak_gpu_mb(device)}  # fmt: skip
 
 
 class _CountingCollator:
@@ -457,14 +511,16 @@ def _plain_model(config: Any) -> tuple[Any, Any, Any]:
     return model, loaded.tokenizer, loaded
 
 
-def _validation_loss(model: Any, dataset: Any, config: Any, precision: str) -> float:
+def _validation_loss(
+    model: Any, dataset: Any, config: Any, precision: str, device: str = "cpu"
+) -> float:
     """tunesmith's validation function, so every variant's loss is measured the same way."""
     import torch
 
     from tunesmith.train.distributed import DistContext
     from tunesmith.train.loop import LossModule, _validate
 
-    context = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    context = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device(device))
     train_cfg = config.train.model_copy(update={"precision": precision})
     module = LossModule(model)
     return _validate(context, module, dataset.validation, train_cfg, dataset.seq_len)
@@ -484,14 +540,15 @@ def _mfu_worker(spec: dict[str, Any]) -> dict[str, Any]:
     _threads()
     loaded = load_model(ModelConfig(name=spec["model"]))
     setup = apply_method(loaded.model, MethodConfig(name="lora", lora=LoraConfig(**LORA)))
-    device = torch.device("cpu")
+    device = torch.device(spec.get("device", "cpu"))
+    setup.model.to(device)
     precision = resolve_precision("auto", device)
     cast_frozen_weights(setup.model, precision)
     params = [p for p in setup.model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, TrainConfig(), 2e-4)
     generator = torch.Generator().manual_seed(0)
     vocab = loaded.model.config.vocab_size
-    ids = torch.randint(0, vocab, (spec["rows"], spec["length"]), generator=generator)
+    ids = torch.randint(0, vocab, (spec["rows"], spec["length"]), generator=generator).to(device)
     batch = {"input_ids": ids, "labels": ids}
     setup.model.train()
 
@@ -503,15 +560,18 @@ def _mfu_worker(spec: dict[str, Any]) -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
 
     step()  # warm-up: allocations and kernel selection
+    _synchronize(device)
     started = time.perf_counter()
     for _ in range(spec["steps"]):
         step()
+    _synchronize(device)
     seconds = time.perf_counter() - started
     tokens = spec["rows"] * spec["length"] * spec["steps"]
     flops = _flops_per_token({"model": spec["model"]}, "lora") * tokens
     return {"steps": spec["steps"], "rows": spec["rows"], "length": spec["length"],
             "seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 1),
-            "precision": precision, "flops": flops}  # fmt: skip
+            "precision": precision, "flops": flops,
+            "peak_gpu_mb": _peak_gpu_mb(device.type)}  # fmt: skip
 
 
 def _flops_per_token(spec: dict[str, Any], method: str, head_at_all_positions: bool = False) -> int:

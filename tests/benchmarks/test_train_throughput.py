@@ -51,3 +51,12 @@ def test_flops_formula_counts_trained_weights_six_times(tiny_model_dir) -> None:
     lora = harness._flops_per_token(spec, "lora")
     assert full == 6 * (counts["blocks"] + counts["head"])
     assert lora == 4 * (counts["blocks"] + counts["head"]) + 6 * counts["lora"]
+
+
+def test_device_cuda_without_a_gpu_fails_with_the_fix(monkeypatch, tmp_path) -> None:
+    import pytest
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="--device cpu"):
+        _harness().main(["--device", "cuda", "--out", str(tmp_path)])

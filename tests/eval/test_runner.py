@@ -110,3 +110,19 @@ def test_a_run_folder_copied_to_a_new_home_is_indexed_and_its_eval_recorded(
 def test_nothing_to_evaluate_is_a_usage_error(tiny_model_dir, capsys):
     assert main(["eval", str(tiny_model_dir), "--no-general"]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_evaluation_loads_the_target_on_the_inference_device(monkeypatch, tmp_path):
+    from tunesmith.errors import UsageError
+
+    seen = {}
+
+    def fake_load(ref, *, device="cpu", dtype="auto"):
+        seen["device"] = device
+        raise UsageError("stop here")
+
+    monkeypatch.setattr("tunesmith.models.inference_device", lambda: "cuda:3")
+    monkeypatch.setattr("tunesmith.train.artifacts.load_run_or_model", fake_load)
+    with pytest.raises(UsageError, match="stop here"):
+        runner.evaluate_target("any-model", skip_general=True)
+    assert seen["device"] == "cuda:3"

@@ -65,3 +65,11 @@ def test_default_model_loads_and_converts_with_no_socket(
     monkeypatch.setenv("TUNESMITH_HOME", str(shared_home))
     loaded = load_model("smollm2-135m-instruct")
     assert loaded.model.config.num_hidden_layers == 30
+
+
+@pytest.mark.parametrize(("visible", "expected"), [(True, "cuda"), (False, "cpu")])
+def test_inference_device_is_the_gpu_when_one_is_visible(monkeypatch, visible, expected):
+    from tunesmith.models import inference_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: visible)
+    assert inference_device() == expected

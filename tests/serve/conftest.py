@@ -31,6 +31,20 @@ def write_data(path: Path, pairs: list[tuple[str, str]], count: int = 16) -> Pat
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with embeddings large enough that memorised answers win by clear margins.
+
+    At the shared tiny model's initializer range (0.02) the runs below answered right on a CPU
+    but "The store is rud. is rud." after the same steps on an H200; at 0.2 every seed tried
+    answered its trained sentence.
+    """
+    from tests.conftest import build_tiny_model
+
+    folder = tmp_path_factory.mktemp("serve-tiny-model")
+    return build_tiny_model(folder, tokenizer_dir, initializer_range=0.2)
+
+
 def train_run(
     folder: Path, model_dir: Path, pairs, method: dict, seed: int, steps: int = 20
 ) -> Path:

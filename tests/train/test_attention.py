@@ -66,3 +66,12 @@ def test_packed_attention_leaves_other_implementations_alone(tiny_model_dir) -> 
     with packed_attention(model) as active:
         assert not active
         assert model.config._attn_implementation == "eager"
+
+
+def test_models_off_the_cpu_keep_the_masked_attention(tiny_model_dir) -> None:
+    # "meta" stands in for a GPU here: any device but the CPU keeps transformers' kernel.
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+    model.to("meta")
+    with packed_attention(model) as active:
+        assert not active
+        assert model.config._attn_implementation == "sdpa"

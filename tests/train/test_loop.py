@@ -66,6 +66,19 @@ def test_lora_run_writes_a_complete_run_folder(job, tmp_path, capsys):
     assert list((run_dir / "checkpoints").glob("step-*"))
 
 
+def test_run_record_says_where_and_in_what_precision_it_trained(job, tmp_path, capsys):
+    import torch
+
+    from tunesmith.train.precision import resolve_precision
+
+    job_path = job()
+    record = train_json(job_path, tmp_path / "run", capsys)
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    assert record["device"] == str(device)
+    assert record["processes"] == 1
+    assert record["precision"] == resolve_precision(load_config(job_path).train.precision, device)
+
+
 def test_freeze_final_holds_only_the_trained_tensors(job, tmp_path, capsys):
     run_dir = tmp_path / "run"
     job_path = job(method={"name": "freeze", "freeze": {"trainable_layers": 1}})

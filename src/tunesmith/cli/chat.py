@@ -17,10 +17,11 @@ SYSTEM_OPTION = typer.Option(None, "--system", help="System prompt for the conve
 
 
 def _load(ref: str) -> tuple[Any, Any, str]:
+    from tunesmith.models import inference_device
     from tunesmith.train.artifacts import load_run_or_model
 
     with stderr.status(f"Loading {ref} ..."):
-        loaded = load_run_or_model(ref)
+        loaded = load_run_or_model(ref, device=inference_device())
     label = getattr(loaded, "method", None) or "base model"
     return loaded.model, loaded.tokenizer, label
 

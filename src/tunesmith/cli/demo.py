@@ -225,11 +225,12 @@ def _general_check(best: Path) -> dict[str, str]:
     Asked as plain text, not in the chat: a company assistant is trained to decline off-topic
     chat questions (the sample data teaches it to), which says nothing about what it still knows.
     """
-    from tunesmith.models import load_model
+    from tunesmith.models import inference_device, load_model
     from tunesmith.train.artifacts import load_run
 
-    run = load_run(best)
-    base = load_model(run.config.model)
+    device = inference_device()
+    run = load_run(best, device=device)
+    base = load_model(run.config.model, device=device)
     return {
         "prompt": GENERAL_PROMPT,
         "base": _complete(base.model, base.tokenizer, GENERAL_PROMPT),

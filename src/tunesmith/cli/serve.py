@@ -94,9 +94,9 @@ def _parse_run(value: str) -> tuple[str, str]:
 def _device(choice: str) -> str:
     if choice != "auto":
         return choice
-    import torch
+    from tunesmith.models import inference_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return inference_device()
 
 
 def _url_host(host: str) -> str:

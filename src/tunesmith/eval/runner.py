@@ -27,10 +27,10 @@ def eval_dtype() -> str:
     """bf16 where the CPU or GPU computes it natively (about 2x faster decoding), else fp32."""
     import torch
 
+    from tunesmith.models import inference_device
     from tunesmith.train.precision import bf16_supported
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return "bfloat16" if bf16_supported(device) else "float32"
+    return "bfloat16" if bf16_supported(torch.device(inference_device())) else "float32"
 
 
 def evaluate_target(
@@ -46,12 +46,13 @@ def evaluate_target(
     status: Status | None = None,
 ) -> dict[str, Any]:
     """Scores of `ref` (run or model) and, for runs, of its base model and the deltas."""
+    from tunesmith.models import inference_device
     from tunesmith.train.artifacts import RunModel, load_run_or_model
 
     say = status or (lambda message: None)
     say(f"loading {ref}")
     dtype = eval_dtype()
-    target = load_run_or_model(ref, dtype=dtype)
+    target = load_run_or_model(ref, device=inference_device(), dtype=dtype)
     run = target if isinstance(target, RunModel) else None
     if run is not None:
         domain_path = domain_path or run.config.data.eval
@@ -139,9 +140,10 @@ def _base_model(run: Any):
         with run.model.disable_adapter():
             yield run.model, run.tokenizer
         return
-    from tunesmith.models import load_model
+    from tunesmith.models import inference_device, load_model
 
-    loaded = load_model(run.config.model.model_copy(update={"dtype": eval_dtype()}))
+    config = run.config.model.model_copy(update={"dtype": eval_dtype()})
+    loaded = load_model(config, device=inference_device())
     yield loaded.model, loaded.tokenizer
 
 

@@ -1,7 +1,13 @@
 """Models: resolve a name or path, check it is safe, load it offline, describe it."""
 
 from tunesmith.models.info import ModelInfo, ModelListing, list_models, model_info
-from tunesmith.models.loader import LoadedModel, load_model, load_tokenizer, resolve_dtype
+from tunesmith.models.loader import (
+    LoadedModel,
+    inference_device,
+    load_model,
+    load_tokenizer,
+    resolve_dtype,
+)
 from tunesmith.models.registry import EMBEDDED_MODELS, EmbeddedModel
 from tunesmith.models.resolve import ModelSource, model_folder, resolve_source
 
@@ -12,6 +18,7 @@ __all__ = [
     "ModelInfo",
     "ModelListing",
     "ModelSource",
+    "inference_device",
     "list_models",
     "load_model",
     "load_tokenizer",

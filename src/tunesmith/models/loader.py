@@ -21,6 +21,16 @@ class LoadedModel:
     tokenizer: Any
 
 
+def inference_device() -> str:
+    """Where answers are generated: the first GPU when one is visible, else the CPU.
+
+    `CUDA_VISIBLE_DEVICES=` keeps evaluation, chat and serving on the CPU of a GPU machine.
+    """
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_dtype(dtype: str, device: str = "cpu") -> Any:
     """The torch dtype for a config value; auto keeps float32 on CPU, bf16 on capable GPUs."""
     import torch

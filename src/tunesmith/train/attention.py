@@ -11,6 +11,13 @@ the sum of example_length^2 and no mask is built or read. transformers has no CP
 (its varlen path needs flash-attention on a GPU), hence this small function; it plugs in
 through transformers' own `AttentionInterface`, and every call without segment bounds (padded
 batches, generation) goes to the standard SDPA function unchanged.
+
+On a GPU the trade is the other way round: the per-example loop launches a few small kernels
+per example, layer and row. Profiled on an H200 (SmolLM2-135M shape, full fine-tuning, 8
+Northpeak examples per step): about 17,000 kernel launches per step, 45 ms of GPU work in
+steps of 0.28-0.31 s, so the step was bound by launching, and the transformers Trainer with
+its padded batches was 1.6x faster. There the block-diagonal mask goes to one fused SDPA kernel
+per layer, so models on a GPU keep transformers' masked attention.
 """
 
 from __future__ import annotations
@@ -85,12 +92,13 @@ def register_packed_attention() -> None:
 def packed_attention(model: Any) -> Iterator[bool]:
     """Use per-example attention for packed rows while training; yields whether it is active.
 
-    Only models running transformers' SDPA attention switch; the previous implementation is
-    restored on exit so saved configs and later generation are unchanged.
+    Only models running transformers' SDPA attention on the CPU switch (see the module notes
+    for GPUs); the previous implementation is restored on exit so saved configs and later
+    generation are unchanged.
     """
     config = getattr(model, "config", None)
     previous = getattr(config, "_attn_implementation", None)
-    if previous != "sdpa" or not hasattr(model, "set_attn_implementation"):
+    if previous != "sdpa" or not hasattr(model, "set_attn_implementation") or _off_cpu(model):
         yield False
         return
     register_packed_attention()
@@ -99,3 +107,8 @@ def packed_attention(model: Any) -> Iterator[bool]:
         yield True
     finally:
         model.set_attn_implementation(previous)
+
+
+def _off_cpu(model: Any) -> bool:
+    parameter = next(model.parameters(), None)
+    return parameter is not None and parameter.device.type != "cpu"

@@ -131,7 +131,9 @@ def train(
 
     module = _wrap(setup.model, context)
     if context.is_main:
-        folder.update(status="running", started_at=utc_now(), error=None)
+        folder.update(status="running", started_at=utc_now(), error=None,
+                      device=str(context.device), processes=context.world_size,
+                      precision=precision)  # fmt: skip
         _register(folder)
     emit(
         {
@@ -141,6 +143,7 @@ def train(
             "step": state.step,
             "method": setup.name,
             "precision": precision,
+            "device": str(context.device),
             "trainable_parameters": setup.counts()[0],
             "lr": lr,
             "augmentation": dataset.augmentation,
