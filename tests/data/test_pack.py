@@ -12,6 +12,7 @@ from tunesmith.data.pack import (
     PackedSequence,
     collate_packed,
     collate_padded,
+    pack_even,
     pack_examples,
     padding_stats,
 )
@@ -143,6 +144,29 @@ def test_every_example_is_packed_once_within_seq_len() -> None:
     assert all(len(row.input_ids) <= 10 for row in rows)
     assert sorted(n for row in rows for n in row.lengths) == sorted(lengths)
     assert len(rows) == 5  # 9+1, 8+2, 7+3, 6+4, 5+5: every row full
+
+
+def test_even_packing_keeps_the_row_count_and_narrows_the_batch() -> None:
+    examples = [example([n] * n) for n in (600, 400, 100)]
+    greedy, even = pack_examples(examples, 1024), pack_even(examples, 1024)
+    assert [len(r.input_ids) for r in greedy] == [1000, 100]  # a 2 x 1000 batch
+    assert len(even) == 2
+    assert max(len(r.input_ids) for r in even) == 600  # a 2 x 600 batch
+    assert sorted(n for row in even for n in row.lengths) == [100, 400, 600]
+
+
+def test_even_packing_of_one_row_is_the_plain_packing() -> None:
+    examples = [example([n] * n) for n in (7, 3, 5)]
+    assert pack_even(examples, 20) == pack_examples(examples, 20)
+
+
+def test_even_packing_leaves_the_loss_unchanged(model: Any, tokenizer: Any, examples: list) -> None:
+    greedy = collate_packed(pack_examples(examples, 160), pad_token_id=tokenizer.pad_token_id)
+    even = collate_packed(pack_even(examples, 160), pad_token_id=tokenizer.pad_token_id)
+    assert even["input_ids"].numel() < greedy["input_ids"].numel()  # less padding computed
+    greedy_loss = mean_token_loss(packed_logits(model, greedy), greedy["labels"])
+    even_loss = mean_token_loss(packed_logits(model, even), even["labels"])
+    assert abs(even_loss.item() - greedy_loss.item()) < 1e-5
 
 
 def test_packing_is_deterministic_for_a_seed() -> None:

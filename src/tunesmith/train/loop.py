@@ -526,10 +526,10 @@ def _maybe_no_sync(module, context: DistContext, sync: bool):
 
 def _collate(items: list[Any], pad_id: int, pack_len: int | None) -> dict[str, torch.Tensor]:
     """Pack the examples into rows of `pack_len` tokens, or right-pad them one per row."""
-    from tunesmith.data.pack import collate_packed, collate_padded, pack_examples
+    from tunesmith.data.pack import collate_packed, collate_padded, pack_even
 
     if pack_len:
-        return collate_packed(pack_examples(items, pack_len), pad_token_id=pad_id)
+        return collate_packed(pack_even(items, pack_len), pad_token_id=pad_id)
     return collate_padded(items, pad_id)
 
 
