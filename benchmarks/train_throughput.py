@@ -11,6 +11,9 @@ One invocation measures, one after another on the same machine:
   per batch (`DataCollatorForSeq2Seq`), labels masked to the answers, `bf16=True` where the
   hardware supports it, PEFT's defaults apart from the rank, alpha and targets tunesmith uses;
 - `tunesmith-lora`, `tunesmith-freeze`, `tunesmith-full`: `tunesmith.train.train` with defaults;
+- `tunesmith-lora-compile`: the same with `train.compile=on` (regional torch.compile, which the
+  default `auto` leaves off for runs under 100 steps); compiling happens inside its step clock,
+  and `first_step_seconds` shows it;
 - `trainer-full`: the Trainer with full fine-tuning, for the full-method ratio.
 
 Every variant sees the same model, the same tokenized examples (tunesmith's own preparation and
@@ -60,7 +63,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "smollm2-135m-instruct"
 BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
-VARIANTS = ("trainer-lora", "tunesmith-lora", "tunesmith-freeze", "tunesmith-full", "trainer-full")
+VARIANTS = ("trainer-lora", "tunesmith-lora", "tunesmith-lora-compile", "tunesmith-freeze",
+            "tunesmith-full", "trainer-full")  # fmt: skip
 LORA = {"r": 16, "alpha": 32}
 LEARNING_RATES = {"lora": 2e-4, "freeze": 5e-5, "full": 2e-5}
 WARMUP_RATIO = 0.05
@@ -230,6 +234,7 @@ def _ratios(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by = {(r["dataset"], r["variant"]): r for r in rows}
     for data in sorted({r["dataset"] for r in rows}):
         pairs = {"lora_speedup": ("trainer-lora", "tunesmith-lora"),
+                 "lora_compile_speedup": ("trainer-lora", "tunesmith-lora-compile"),
                  "full_speedup": ("trainer-full", "tunesmith-full")}  # fmt: skip
         for name, (base, ours) in pairs.items():
             if (data, base) in by and (data, ours) in by:
@@ -286,16 +291,17 @@ def _line(r: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The results as a Markdown table plus the ratios."""
     lines = [
-        "| dataset | variant | precision | allocator | steps | seconds | real tokens/s "
-        "| peak RSS MB | peak GPU MB | val loss | MFU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | variant | precision | allocator | steps | seconds | first step s "
+        "| real tokens/s | peak RSS MB | peak GPU MB | val loss | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
         lines.append(
             f"| {r['dataset']} | {r['variant']} | {r['precision']} "
             f"| {r.get('allocator', 'system')} | {r['steps']} "
-            f"| {r['seconds']:.1f} | {r['tokens_per_second']:.0f} | {r['peak_rss_mb']} "
+            f"| {r['seconds']:.1f} | {r.get('first_step_seconds') or 'n/a'} "
+            f"| {r['tokens_per_second']:.0f} | {r['peak_rss_mb']} "
             f"| {r.get('peak_gpu_mb') or 'n/a'} | {r['val_loss']:.4f} | {mfu} |"
         )
     lines.append("")
@@ -380,7 +386,7 @@ def _threads() -> None:
     torch.set_num_threads(psutil.cpu_count(logical=False) or torch.get_num_threads())
 
 
-def _config(spec: dict[str, Any], method: str) -> Any:
+def _config(spec: dict[str, Any], method: str, compile: str = "auto") -> Any:
     from tunesmith.config import TunesmithConfig
 
     return TunesmithConfig.model_validate(
@@ -397,6 +403,7 @@ def _config(spec: dict[str, Any], method: str) -> Any:
                 "schedule": "cosine",
                 "eval_every": spec["steps"],
                 "save_every": 10**6,
+                "compile": compile,
             },
             "output": {"dir": spec["work"]},
         }
@@ -406,8 +413,8 @@ def _config(spec: dict[str, Any], method: str) -> Any:
 def _tunesmith_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from tunesmith.train.loop import train
 
-    method = spec["variant"].split("-", 1)[1]
-    config = _config(spec, method)
+    method = spec["variant"].split("-")[1]
+    config = _config(spec, method, "on" if spec["variant"].endswith("-compile") else "auto")
     events: list[dict[str, Any]] = []
     train(config, Path(spec["work"]) / "run", on_event=events.append)
     start = next(e for e in events if e["event"] == "start")
@@ -420,6 +427,7 @@ def _tunesmith_worker(spec: dict[str, Any]) -> dict[str, Any]:
             "tokens_per_second": round(tokens / seconds, 1), "val_loss": val[-1],
             "precision": start["precision"], "flops": flops,
             "trainable_parameters": start["trainable_parameters"],
+            "first_step_seconds": steps[0]["elapsed"], "compile": start["compile"]["enabled"],
             "peak_gpu_mb": _peak_gpu_mb(spec["device"])}  # fmt: skip
 
 
@@ -623,6 +631,7 @@ WORKERS = {
     "trainer-lora": _trainer_worker,
     "trainer-full": _trainer_worker,
     "tunesmith-lora": _tunesmith_worker,
+    "tunesmith-lora-compile": _tunesmith_worker,
     "tunesmith-freeze": _tunesmith_worker,
     "tunesmith-full": _tunesmith_worker,
 }

@@ -29,6 +29,7 @@ from tunesmith.methods import MethodSetup, apply_method
 from tunesmith.models import load_model
 from tunesmith.train import checkpoint as ckpt
 from tunesmith.train.attention import packed_attention
+from tunesmith.train.compile import compile_blocks, plan_compile
 from tunesmith.train.distributed import (
     DistContext,
     all_reduce_sum,
@@ -115,6 +116,9 @@ def train(
     steps_per_epoch = math.ceil(len(dataset.train) / config.train.batch_size)
     total_steps = _total_steps(config, _source_examples(dataset))
     check_memory(setup, config, dataset, precision, context.device)
+    compile_plan = plan_compile(config.train.compile, context.device, total_steps)
+    if compile_plan.enabled:
+        compile_blocks(setup.model)
 
     params = [p for p in setup.model.parameters() if p.requires_grad]
     lr = peak_lr(config.train, config.method.name)
@@ -133,7 +137,7 @@ def train(
     if context.is_main:
         folder.update(status="running", started_at=utc_now(), error=None,
                       device=str(context.device), processes=context.world_size,
-                      precision=precision)  # fmt: skip
+                      precision=precision, compile=compile_plan.to_dict())  # fmt: skip
         _register(folder)
     emit(
         {
@@ -144,6 +148,7 @@ def train(
             "method": setup.name,
             "precision": precision,
             "device": str(context.device),
+            "compile": compile_plan.to_dict(),
             "trainable_parameters": setup.counts()[0],
             "lr": lr,
             "augmentation": dataset.augmentation,
