@@ -11,9 +11,8 @@ One invocation measures, one after another on the same machine:
   per batch (`DataCollatorForSeq2Seq`), labels masked to the answers, `bf16=True` where the
   hardware supports it, PEFT's defaults apart from the rank, alpha and targets tunesmith uses;
 - `tunesmith-lora`, `tunesmith-freeze`, `tunesmith-full`: `tunesmith.train.train` with defaults;
-- `tunesmith-lora-compile`: the same with `train.compile=on` (regional torch.compile, which the
-  default `auto` leaves off for runs under 100 steps); compiling happens inside its step clock,
-  and `first_step_seconds` shows it;
+- `tunesmith-lora-compile`: the same with `train.compile=on` (regional torch.compile, off by
+  default); compiling happens inside its step clock, and `first_step_seconds` shows it;
 - `trainer-full`: the Trainer with full fine-tuning, for the full-method ratio.
 
 Every variant sees the same model, the same tokenized examples (tunesmith's own preparation and
@@ -93,6 +92,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8, help="Examples per optimizer step.")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--mfu-steps", type=int, default=8, help="0 skips the MFU benchmark.")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="Seed of every variant's data order and initialisation.")  # fmt: skip
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cpu (GPUs hidden from the workers) or cuda (GPU 0).")  # fmt: skip
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -122,7 +123,7 @@ def _measure(args: argparse.Namespace, work: Path, started: float) -> int:
         for variant in args.variants.split(","):
             spec = {"variant": variant, "model": args.model, "data": data, "steps": args.steps,
                     "batch": args.batch, "work": str(work / f"{data_name}-{variant}"),
-                    "device": device}  # fmt: skip
+                    "device": device, "seed": args.seed}  # fmt: skip
             result = _child(variant, spec)
             result.update(dataset=data_name, variant=variant)
             result["mfu"] = _mfu(result, peak)
@@ -143,6 +144,7 @@ def _measure(args: argparse.Namespace, work: Path, started: float) -> int:
         "peak": peak["peak"],
         "steps": args.steps,
         "batch": args.batch,
+        "seed": args.seed,
         "results": rows,
         "ratios": _ratios(rows),
         "mfu_microbenchmark": mfu,
@@ -386,7 +388,7 @@ def _threads() -> None:
     torch.set_num_threads(psutil.cpu_count(logical=False) or torch.get_num_threads())
 
 
-def _config(spec: dict[str, Any], method: str, compile: str = "auto") -> Any:
+def _config(spec: dict[str, Any], method: str, compile: str = "off") -> Any:
     from tunesmith.config import TunesmithConfig
 
     return TunesmithConfig.model_validate(
@@ -404,6 +406,7 @@ def _config(spec: dict[str, Any], method: str, compile: str = "auto") -> Any:
                 "eval_every": spec["steps"],
                 "save_every": 10**6,
                 "compile": compile,
+                "seed": spec.get("seed", 42),
             },
             "output": {"dir": spec["work"]},
         }
@@ -414,7 +417,7 @@ def _tunesmith_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from tunesmith.train.loop import train
 
     method = spec["variant"].split("-")[1]
-    config = _config(spec, method, "on" if spec["variant"].endswith("-compile") else "auto")
+    config = _config(spec, method, "on" if spec["variant"].endswith("-compile") else "off")
     events: list[dict[str, Any]] = []
     train(config, Path(spec["work"]) / "run", on_event=events.append)
     start = next(e for e in events if e["event"] == "start")
@@ -471,7 +474,7 @@ def _trainer_worker(spec: dict[str, Any]) -> dict[str, Any]:
         eval_strategy="no",
         logging_steps=spec["steps"],
         report_to="none",
-        seed=42,
+        seed=spec.get("seed", 42),
         dataloader_num_workers=0,
         remove_unused_columns=False,
         disable_tqdm=True,

@@ -195,11 +195,11 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Compute precision; auto uses bf16 where the hardware supports it."
     )
-    compile: Literal["auto", "on", "off"] = Field(
-        "auto",
-        description="Regional torch.compile of every block's MLP and norms; auto: on for CPU "
-        "runs of at least 100 steps when a C++ compiler is installed (compiling takes about "
-        "20 s the first time, 4 s from the cache).",
+    compile: Literal["off", "on"] = Field(
+        "off",
+        description="Regional torch.compile of every block's MLP and norms (needs a C++ "
+        "compiler); off by default: measured 5-7% faster steps against about 30 s of "
+        "compiling and recompiling (docs/performance.md).",
     )
 
 

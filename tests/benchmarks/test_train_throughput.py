@@ -23,9 +23,11 @@ def test_harness_measures_every_variant_and_writes_results(tiny_model_dir, tmp_p
     out = tmp_path / "results"
     harness = _harness()
     code = harness.main(["--model", str(tiny_model_dir), "--data", str(data), "--steps", "2",
-                         "--batch", "4", "--mfu-steps", "1", "--out", str(out)])  # fmt: skip
+                         "--batch", "4", "--mfu-steps", "1", "--seed", "3",
+                         "--out", str(out)])  # fmt: skip
     assert code == 0
     report = json.loads(next(out.glob("*.json")).read_text())
+    assert report["seed"] == 3
     variants = {row["variant"] for row in report["results"]}
     assert variants == set(harness.VARIANTS)
     for row in report["results"]:

@@ -25,32 +25,24 @@ def without_compiler(monkeypatch):
     monkeypatch.setattr(regional, "_cpp_compiler", lambda: None)
 
 
-def test_auto_compiles_long_cpu_runs(with_compiler) -> None:
-    assert regional.plan_compile("auto", CPU, regional.AUTO_MIN_STEPS).enabled
-
-
-def test_auto_skips_short_runs(with_compiler) -> None:
-    plan = regional.plan_compile("auto", CPU, regional.AUTO_MIN_STEPS - 1)
-    assert not plan.enabled and "steps" in plan.reason
-
-
-def test_auto_skips_gpus_where_it_was_not_measured(with_compiler) -> None:
-    assert not regional.plan_compile("auto", torch.device("cuda", 0), 1000).enabled
-
-
-def test_auto_without_a_compiler_trains_uncompiled(without_compiler) -> None:
-    plan = regional.plan_compile("auto", CPU, 1000)
-    assert not plan.enabled and "compiler" in plan.reason
+def test_on_compiles(with_compiler) -> None:
+    assert regional.plan_compile("on", CPU).enabled
 
 
 def test_on_without_a_compiler_is_a_config_error_with_the_fix(without_compiler) -> None:
     with pytest.raises(ConfigError, match="C\\+\\+ compiler") as error:
-        regional.plan_compile("on", CPU, 10)
+        regional.plan_compile("on", CPU)
     assert "train.compile=off" in error.value.hint
 
 
 def test_off_never_compiles(with_compiler) -> None:
-    assert not regional.plan_compile("off", CPU, 10**6).enabled
+    assert not regional.plan_compile("off", CPU).enabled
+
+
+def test_compile_is_off_by_default() -> None:
+    from tunesmith.config import TrainConfig
+
+    assert TrainConfig().compile == "off"
 
 
 def test_compiled_blocks_give_the_eager_loss_and_gradients(tiny_model_dir) -> None:

@@ -7,11 +7,12 @@ gating, normalisation, LoRA's extra matmuls), which inductor fuses; with `dynami
 serves every row length. `nn.Module.compile` compiles in place, so parameter names, state
 dicts, checkpoints and saved adapters are unchanged.
 
-Measured on SmolLM2-135M, LoRA, 30 packed Northpeak steps, 2 CPU cores (docs/performance.md):
-steps 4-30 took 46.4 s instead of 53.3 s (1.15x); the first step 6.1 s instead of 3.8 s
-(compiling, with inductor's on-disk cache warm; about 20 s on a cold cache). Hence `auto`
-compiles only runs long enough to repay a cold compile, and only on the CPU, where it was
-measured.
+Measured on SmolLM2-135M, LoRA, packed Northpeak steps, 2 CPU cores (docs/performance.md):
+over 60 steps the median step took 1.86 s instead of 1.99 s, but compiling took about 20 s at
+the first step on a cold inductor cache (19.5-20.7 s), and new shapes recompiled (a second row, the
+requires-grad change after the first block, validation without gradients: 9.7 s more at the
+first two-row step), so the whole run took 141.8 s instead of 121.1 s. It is therefore off by
+default (`train.compile: on` to use it) until it pays at the run lengths people train.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import torch
 
 from tunesmith.errors import ConfigError
 
-# A cold compile (~20 s) pays back at ~0.27 s saved per step after about 80 steps.
-AUTO_MIN_STEPS = 100
 COMPILERS = ("c++", "g++", "clang++")
 
 
@@ -38,26 +37,17 @@ class CompilePlan:
         return {"enabled": self.enabled, "reason": self.reason}
 
 
-def plan_compile(setting: str, device: torch.device, total_steps: int) -> CompilePlan:
-    """Whether to compile, and why, for `train.compile` = auto, on or off."""
+def plan_compile(setting: str, device: torch.device) -> CompilePlan:
+    """Whether to compile, and why, for `train.compile` = on or off."""
     if setting == "off":
         return CompilePlan(False, "train.compile is off")
-    compiler = _cpp_compiler()
-    if setting == "on":
-        if device.type == "cpu" and compiler is None:
-            raise ConfigError(
-                "train.compile is on, but no C++ compiler was found (torch.compile needs one "
-                "on the CPU)",
-                hint="install g++ (Debian/Ubuntu: apt install g++), or set train.compile=off",
-            )
-        return CompilePlan(True, "train.compile is on")
-    if device.type != "cpu":
-        return CompilePlan(False, f"auto: measured on the CPU only, not on {device.type}")
-    if total_steps < AUTO_MIN_STEPS:
-        return CompilePlan(False, f"auto: {total_steps} steps, under {AUTO_MIN_STEPS}")
-    if compiler is None:
-        return CompilePlan(False, "auto: no C++ compiler found")
-    return CompilePlan(True, f"auto: {total_steps} steps on the CPU")
+    if device.type == "cpu" and _cpp_compiler() is None:
+        raise ConfigError(
+            "train.compile is on, but no C++ compiler was found (torch.compile needs one on "
+            "the CPU)",
+            hint="install g++ (Debian/Ubuntu: apt install g++), or set train.compile=off",
+        )
+    return CompilePlan(True, "train.compile is on")
 
 
 def compile_blocks(model: Any) -> int:

@@ -116,7 +116,7 @@ def train(
     steps_per_epoch = math.ceil(len(dataset.train) / config.train.batch_size)
     total_steps = _total_steps(config, _source_examples(dataset))
     check_memory(setup, config, dataset, precision, context.device)
-    compile_plan = plan_compile(config.train.compile, context.device, total_steps)
+    compile_plan = plan_compile(config.train.compile, context.device)
     if compile_plan.enabled:
         compile_blocks(setup.model)
 
