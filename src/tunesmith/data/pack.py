@@ -73,7 +73,7 @@ def pack_even(examples: Sequence[TokenizedExample], seq_len: int) -> list[Packed
     capacity is the smallest (found by bisection) that still packs into that many rows. Measured
     on the throughput harness's Northpeak steps (8 examples, 1,024-token rows): the 3 steps of 30
     that needed two rows set the run's peak memory, 4,390 and 5,005 MB against 2,744 MB for the
-    largest one-row step.
+    largest one-row step; packed evenly the run peaked at 3,315 MB.
     """
     rows = pack_examples(examples, seq_len)
     if len(rows) < 2:
