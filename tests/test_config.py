@@ -130,3 +130,14 @@ def test_saved_config_loads_back_identically(tmp_path):
     save_config(config, tmp_path / "config.yaml")
     assert load_config(tmp_path / "config.yaml") == config
     assert isinstance(config, TunesmithConfig)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("on", "on"), ("off", "off"), ("'on'", "on")])
+def test_compile_switch_accepts_yaml_on_and_off(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"train:\n  compile: {text}\n", encoding="utf-8")
+    assert load_config(path).train.compile == expected
+
+
+def test_compile_switch_accepts_on_as_an_override():
+    assert load_config(overrides=["train.compile=on"]).train.compile == "on"

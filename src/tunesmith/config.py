@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tunesmith.errors import ConfigError
 
@@ -201,6 +201,14 @@ class TrainConfig(Section):
         "compiler); off by default: measured 5-7% faster steps against about 30 s of "
         "compiling and recompiling (docs/performance.md).",
     )
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `on` / `off` as a boolean; take it as the switch it means.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
 
 class OutputConfig(Section):
