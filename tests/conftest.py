@@ -206,3 +206,20 @@ def job(tmp_path, tiny_model_dir, chat_file):
         return make_config(tmp_path, tiny_model_dir, chat_file, **sections)
 
     return build
+
+
+@pytest.fixture
+def load_device_probe(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Replace the run/model loader with one that records the device it is asked for, then
+    stops with a usage error; the inference device reads "cuda:3"."""
+    from tunesmith.errors import UsageError
+
+    seen: dict = {}
+
+    def fake_load(ref, *, device="cpu", dtype="auto"):
+        seen["device"] = device
+        raise UsageError("stop here")
+
+    monkeypatch.setattr("tunesmith.models.inference_device", lambda: "cuda:3")
+    monkeypatch.setattr("tunesmith.train.artifacts.load_run_or_model", fake_load)
+    return seen

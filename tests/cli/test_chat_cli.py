@@ -39,22 +39,6 @@ def test_chat_ends_cleanly_at_end_of_input(tiny_model_dir, capsys, monkeypatch):
     assert main(["chat", str(tiny_model_dir), "--max-new-tokens", "3"]) == 0
 
 
-def _record_load_device(monkeypatch) -> dict:
-    """Replace the loader with one that records the device it is asked for, then stops."""
-    from tunesmith.errors import UsageError
-
-    seen: dict = {}
-
-    def fake_load(ref, *, device="cpu", dtype="auto"):
-        seen["device"] = device
-        raise UsageError("stop here")
-
-    monkeypatch.setattr("tunesmith.models.inference_device", lambda: "cuda:3")
-    monkeypatch.setattr("tunesmith.train.artifacts.load_run_or_model", fake_load)
-    return seen
-
-
-def test_generate_loads_the_model_on_the_inference_device(monkeypatch, capsys):
-    seen = _record_load_device(monkeypatch)
+def test_generate_loads_the_model_on_the_inference_device(load_device_probe, capsys):
     assert main(["generate", "any-model", "-p", "hi"]) == 2
-    assert seen["device"] == "cuda:3"
+    assert load_device_probe["device"] == "cuda:3"

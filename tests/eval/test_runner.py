@@ -112,17 +112,9 @@ def test_nothing_to_evaluate_is_a_usage_error(tiny_model_dir, capsys):
     assert "nothing to evaluate" in capsys.readouterr().err
 
 
-def test_evaluation_loads_the_target_on_the_inference_device(monkeypatch, tmp_path):
+def test_evaluation_loads_the_target_on_the_inference_device(load_device_probe):
     from tunesmith.errors import UsageError
 
-    seen = {}
-
-    def fake_load(ref, *, device="cpu", dtype="auto"):
-        seen["device"] = device
-        raise UsageError("stop here")
-
-    monkeypatch.setattr("tunesmith.models.inference_device", lambda: "cuda:3")
-    monkeypatch.setattr("tunesmith.train.artifacts.load_run_or_model", fake_load)
     with pytest.raises(UsageError, match="stop here"):
         runner.evaluate_target("any-model", skip_general=True)
-    assert seen["device"] == "cuda:3"
+    assert load_device_probe["device"] == "cuda:3"

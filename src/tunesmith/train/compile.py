@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from tunesmith.errors import ConfigError
+from tunesmith.methods.blocks import decoder_blocks, final_norm
 
 COMPILERS = ("c++", "g++", "clang++")
 
@@ -53,15 +54,13 @@ def plan_compile(setting: str, device: torch.device) -> CompilePlan:
 def compile_blocks(model: Any) -> int:
     """Compile, in place, every child of each decoder block except its attention, and the
     final norm; returns how many modules were compiled."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    decoder = base.get_decoder()
     modules = [
         child
-        for layer in decoder.layers
-        for name, child in layer.named_children()
+        for block in decoder_blocks(model)
+        for name, child in block.named_children()
         if not name.endswith(("attn", "attention"))  # self_attn; post_attention_layernorm stays
     ]
-    norm = getattr(decoder, "norm", None)
+    norm = final_norm(model)
     if norm is not None:
         modules.append(norm)
     for module in modules:
