@@ -65,6 +65,8 @@ RECIPES: dict[str, list[str]] = {
     "lr2e-3": ["train.lr=2e-3"],
     "replay20": ["train.replay.share=0.2"],
     "neftune5": ["train.neftune_alpha=5"],
+    # The default before answer notes (session 8).
+    "no-notes": ["data.notes.enabled=false"],
 }
 
 

@@ -179,7 +179,14 @@ def chat_file(tmp_path: Path) -> Path:
 def make_config(tmp_path: Path, model_dir: Path, data_path: Path, **sections: dict) -> Path:
     config = {
         "model": {"name": str(model_dir)},
-        "data": {"train": str(data_path), "validation_share": 0.1, "seq_len": 256},
+        # Answer notes off: these jobs test the loop, methods and run folders on short examples;
+        # notes have their own tests (tests/data/test_notes.py, the `notes_run` fixture).
+        "data": {
+            "train": str(data_path),
+            "validation_share": 0.1,
+            "seq_len": 256,
+            "notes": {"enabled": False},
+        },
         "method": {"name": "lora", "lora": {"r": 4}},
         "train": {
             "max_steps": 4,
@@ -208,6 +215,22 @@ def job(tmp_path, tiny_model_dir, chat_file):
     return build
 
 
+@pytest.fixture(scope="session")
+def notes_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny freeze run trained with answer notes (2 per question)."""
+    from tunesmith.config import load_config
+    from tunesmith.train.loop import train
+
+    root = tmp_path_factory.mktemp("notes-run")
+    data = write_chat_jsonl(root / "train.jsonl", count=2 * len(FACTS))
+    method = {"name": "freeze", "freeze": {"trainable_layers": 1}}
+    job = make_config(root, tiny_model_dir, data, data={"notes": {"enabled": True, "count": 2}},
+                      method=method, train={"max_steps": 2})  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:  # keep the run registry out of the real home
+        patch.setenv("TUNESMITH_HOME", str(root / "home"))
+        return train(load_config(job), root / "run").run_dir
+
+
 @pytest.fixture
 def load_device_probe(monkeypatch: pytest.MonkeyPatch) -> dict:
     """Replace the run/model loader with one that records the device it is asked for, then
@@ -216,7 +239,7 @@ def load_device_probe(monkeypatch: pytest.MonkeyPatch) -> dict:
 
     seen: dict = {}
 
-    def fake_load(ref, *, device="cpu", dtype="auto"):
+    def fake_load(ref, *, device="cpu", dtype="auto", **options):
         seen["device"] = device
         raise UsageError("stop here")
 

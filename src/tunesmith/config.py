@@ -46,6 +46,18 @@ class ModelConfig(Section):
     )
 
 
+class NotesConfig(Section):
+    """Answer notes: the closest training answers shown to the model in its system prompt."""
+
+    enabled: bool = Field(
+        True,
+        description="Keep the training answers as notes: each training conversation sees the "
+        "closest answers of other conversations, and chat, serve and eval show a question the "
+        "closest answers of all of them. See docs/specialization.md.",
+    )
+    count: int = Field(4, ge=1, le=16, description="Notes shown with each question.")
+
+
 class DataConfig(Section):
     """The company's training data and how to read it."""
 
@@ -101,6 +113,7 @@ class DataConfig(Section):
         "and without the system prompt, as a follow-up turn, the answer as a statement); "
         "answers are never changed. See docs/specialization.md.",
     )
+    notes: NotesConfig = Field(default_factory=NotesConfig)
     seed: int = Field(42, ge=0, description="Seed of the train/validation split.")
 
 

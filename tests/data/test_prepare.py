@@ -39,6 +39,9 @@ def write_chat(path: Path, count: int, *, start: int = 0) -> Path:
 
 
 def config(train: Path, **settings: Any) -> DataConfig:
+    # Answer notes off: these tests count rows, lengths and files of the examples themselves;
+    # prepared examples with notes are tested in tests/data/test_notes.py.
+    settings.setdefault("notes", {"enabled": False})
     return DataConfig(train=train, **settings)
 
 

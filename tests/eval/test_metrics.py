@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tunesmith import embedding
 from tunesmith.eval import metrics
 from tunesmith.eval.metrics import (
     all_facts,
@@ -226,7 +227,7 @@ def test_embedding_similarity_needs_equal_lengths():
 
 
 def test_auto_similarity_falls_back_to_rouge_l_without_the_embedder(monkeypatch):
-    monkeypatch.setattr(metrics, "embedding_model_folder", lambda: None)
+    monkeypatch.setattr(embedding, "embedding_model_folder", lambda: None)
     assert metrics.similarity_method("auto") == "rouge_l"
     assert answer_similarity("a b c", "a b d") == pytest.approx(2 / 3)
 

@@ -118,3 +118,27 @@ def test_evaluation_loads_the_target_on_the_inference_device(load_device_probe):
     with pytest.raises(UsageError, match="stop here"):
         runner.evaluate_target("any-model", skip_general=True)
     assert load_device_probe["device"] == "cuda:3"
+
+
+def test_a_run_with_notes_is_evaluated_with_them_and_its_base_without(notes_run, eval_files):
+    domain, _ = eval_files
+    result = runner.evaluate_target(
+        str(notes_run), domain_path=domain, skip_general=True, max_new_tokens=4
+    )
+    assert result["notes"] == 2
+    assert result["domain"]["n_in_scope"] == 2
+    assert "base_domain" in result
+
+
+def test_notes_can_be_left_out_of_an_evaluation(notes_run, eval_files):
+    domain, _ = eval_files
+    with_notes = runner.evaluate_target(
+        str(notes_run), domain_path=domain, skip_general=True, with_base=False, max_new_tokens=4
+    )
+    without = runner.evaluate_target(
+        str(notes_run), domain_path=domain, skip_general=True, with_base=False, max_new_tokens=4,
+        use_notes=False,
+    )  # fmt: skip
+    assert without["notes"] is None
+    # The notes lengthen every prompt, so the reference answers are scored on other inputs.
+    assert with_notes["domain"]["val_loss"] != without["domain"]["val_loss"]

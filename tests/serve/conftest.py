@@ -59,8 +59,10 @@ def train_run(
             "train": str(write_data(folder / "train.jsonl", pairs)),
             "validation_share": 0.0,
             "seq_len": 64,
-            # The tests need each adapter to memorise its exact answers in a few steps.
+            # The tests need each adapter to memorise its exact answers in a few steps, and
+            # compare served answers with chat_replies on the bare question: no notes.
             "augment": False,
+            "notes": {"enabled": False},
         },
         "method": method,
         "train": {

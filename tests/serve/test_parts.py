@@ -138,3 +138,31 @@ def test_removing_adapters_one_by_one_keeps_the_rest_serving(
         assert not registry.base_engine.mixed_adapters
     finally:
         registry.close()
+
+
+def test_a_served_run_with_notes_shows_them_in_every_chat_prompt(tiny_model_dir, notes_run):
+    from tunesmith.data.notes import NOTES_HEADER
+    from tunesmith.serve import ModelRegistry
+    from tunesmith.serve.routes import _chat_prompt
+    from tunesmith.serve.schemas import ChatMessage
+
+    models = ModelRegistry(str(tiny_model_dir), name="tiny", max_batch=2, max_queue=2)
+    try:
+        served = models.add_run("noted", notes_run)
+        assert served.to_dict()["notes"] == 2
+        question = ChatMessage(role="user", content="What does shipping cost?")
+        prompt = served.tokenizer.decode(_chat_prompt(served, [question]))
+        assert NOTES_HEADER in prompt
+        assert "Shipping is $4.95, free on orders over $75." in prompt
+    finally:
+        models.close()
+
+
+def test_a_server_told_not_to_show_notes_serves_the_run_without(tiny_model_dir, notes_run):
+    from tunesmith.serve import ModelRegistry
+
+    models = ModelRegistry(str(tiny_model_dir), name="tiny", max_queue=2, notes=False)
+    try:
+        assert models.add_run("plain", notes_run).notes is None
+    finally:
+        models.close()

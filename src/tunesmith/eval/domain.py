@@ -20,6 +20,7 @@ metric with nothing to measure (no out-of-scope items, no glossary) is None, not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -28,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.data.notes import NoteIndex
 from tunesmith.data.readers import detect_format, read_examples
 from tunesmith.data.types import IGNORE_INDEX, Conversation, Message, TokenizedExample
 from tunesmith.errors import DataError, UsageError
@@ -358,10 +360,20 @@ def evaluate_domain(
     batch_size: int = 16,
     system_prompt: str | None = None,
     similarity: metrics.SimilarityMethod = "auto",
+    notes: NoteIndex | None = None,
 ) -> DomainReport:
-    """Score the model on the items: reference loss, then generated answers (see module doc)."""
+    """Score the model on the items: reference loss, then generated answers (see module doc).
+
+    With `notes` (a run's answer notes) every question is shown its closest training answers,
+    as `chat` and `serve` show them.
+    """
     if not items:
         raise UsageError("no evaluation items to score")
+    if notes is not None:
+        items = [
+            dataclasses.replace(item, messages=notes.annotate(item.prompt(system_prompt)))
+            for item in items
+        ]
     started = time.perf_counter()
     scored = reference_scores(model, tokenizer, items, system_prompt=system_prompt)
     loss_seconds = time.perf_counter() - started
@@ -388,6 +400,7 @@ def evaluate_domain(
         "system_prompt": system_prompt,
         "glossary": glossary.source if glossary else None,
         "sign_off": glossary.sign_off if glossary else None,
+        "notes": notes.count if notes is not None else None,
     }
     return DomainReport(
         items=results,

@@ -44,15 +44,20 @@ def evaluate_target(
     with_base: bool = True,
     max_new_tokens: int = 160,
     status: Status | None = None,
+    use_notes: bool = True,
 ) -> dict[str, Any]:
-    """Scores of `ref` (run or model) and, for runs, of its base model and the deltas."""
+    """Scores of `ref` (run or model) and, for runs, of its base model and the deltas.
+
+    A run trained with answer notes answers with them unless `use_notes` is off; the base
+    model always answers without.
+    """
     from tunesmith.models import inference_device
     from tunesmith.train.artifacts import RunModel, load_run_or_model
 
     say = status or (lambda message: None)
     say(f"loading {ref}")
     dtype = eval_dtype()
-    target = load_run_or_model(ref, device=inference_device(), dtype=dtype)
+    target = load_run_or_model(ref, device=inference_device(), dtype=dtype, with_notes=use_notes)
     run = target if isinstance(target, RunModel) else None
     if run is not None:
         domain_path = domain_path or run.config.data.eval
@@ -65,7 +70,9 @@ def evaluate_target(
     if run is not None:
         result.update(run=str(run.run_dir), method=run.method)
     started = time.perf_counter()
-    result.update(_score(target.model, target.tokenizer, settings, say, label=ref))
+    notes = run.notes if run is not None else None
+    result["notes"] = notes.count if notes is not None else None
+    result.update(_score(target.model, target.tokenizer, settings, say, label=ref, notes=notes))
     if run is not None and with_base:
         result.update(_base_scores(run, settings, say))
         result.update(_deltas(result))
@@ -91,7 +98,9 @@ def _settings(domain_path, glossary_path, general_paths, limit, skip_general, ma
     }
 
 
-def _score(model: Any, tokenizer: Any, settings: dict, say: Status, *, label: str) -> dict:
+def _score(
+    model: Any, tokenizer: Any, settings: dict, say: Status, *, label: str, notes: Any = None
+) -> dict:
     from tunesmith.eval.domain import evaluate_domain, load_eval_items
     from tunesmith.eval.general import evaluate_general
 
@@ -101,7 +110,7 @@ def _score(model: Any, tokenizer: Any, settings: dict, say: Status, *, label: st
         items = load_eval_items(Path(settings["domain"]))
         report = evaluate_domain(model, tokenizer, items, glossary=_glossary(settings),
                                  max_new_tokens=settings["max_new_tokens"],
-                                 batch_size=settings["batch_size"])  # fmt: skip
+                                 batch_size=settings["batch_size"], notes=notes)  # fmt: skip
         scores["domain"] = report.summary()
         scores["domain_items"] = report.to_dict().get("items", [])
     if settings["general"] is not None:

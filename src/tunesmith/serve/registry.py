@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import ModelConfig
+from tunesmith.data.notes import NoteIndex
+from tunesmith.data.notes import exists as notes_exist
 from tunesmith.errors import TunesmithError, UsageError
 from tunesmith.models import load_model
 from tunesmith.models.info import model_identity
@@ -54,6 +56,7 @@ class ServedModel:
     adapter: str | None  # internal adapter key on the shared base; None for whole models
     created: int
     run_dir: Path | None = None
+    notes: NoteIndex | None = None  # the run's answer notes, shown with every chat request
 
     @property
     def tokenizer(self) -> Any:
@@ -72,6 +75,7 @@ class ServedModel:
             "owned_by": "tunesmith",
             "kind": self.kind,
             "context_length": self.context_length,
+            "notes": self.notes.count if self.notes is not None else None,
         }
 
 
@@ -87,8 +91,10 @@ class ModelRegistry:
         dtype: str = "auto",
         max_batch: int = 8,
         max_queue: int = 64,
+        notes: bool = True,
     ) -> None:
         self.device = device
+        self.use_notes = notes
         self.dtype = dtype
         self.max_batch = max_batch
         self.max_queue = max_queue
@@ -123,6 +129,9 @@ class ModelRegistry:
                 served = self._attach_adapter(name, run_dir)
             else:
                 served = self._load_apart(name, run_dir, method)
+            notes_dir = run_dir / "final" / "notes"
+            if self.use_notes and notes_exist(notes_dir):
+                served.notes = NoteIndex.load(notes_dir)
             self._models[name] = served
         return served
 
@@ -201,7 +210,7 @@ class ModelRegistry:
         return ServedModel(name, "lora", engine, key, _now(), run_dir)
 
     def _load_apart(self, name: str, run_dir: Path, method: str) -> ServedModel:
-        run = load_run(run_dir, device=self.device, dtype=self.dtype)
+        run = load_run(run_dir, device=self.device, dtype=self.dtype, with_notes=False)
         engine = self._engine(run.model, run.tokenizer, name)
         return ServedModel(name, method, engine, None, _now(), run_dir)
 

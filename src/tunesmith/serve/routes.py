@@ -104,6 +104,8 @@ def remove_run(name: str, request: Request) -> dict[str, Any]:
 
 def _chat_prompt(served: ServedModel, messages: list[ChatMessage]) -> list[int]:
     conversation = [{"role": m.role, "content": m.text()} for m in messages]
+    if served.notes is not None:
+        conversation = served.notes.annotate_dicts(conversation)
     try:
         text = render_prompt(served.tokenizer, conversation)
     except Exception as exc:  # the template's own checks (role order, ...) are client errors

@@ -4,6 +4,9 @@ lora   -> the base model plus the PEFT adapter (the adapter can be disabled to g
           model's outputs without loading it twice)
 freeze -> the base model with the trained tensors loaded over it
 full   -> the run's own complete model
+
+A run trained with answer notes (data/notes.py) keeps them in final/notes/; `RunModel.notes`
+shows them to every question unless loaded with `with_notes=False`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import ModelConfig, TunesmithConfig
+from tunesmith.data.notes import NoteIndex
+from tunesmith.data.notes import exists as notes_exist
 from tunesmith.errors import TunesmithError, UsageError
 from tunesmith.models import LoadedModel, load_model
 
@@ -26,6 +31,7 @@ class RunModel:
     method: str
     config: TunesmithConfig
     loaded: LoadedModel
+    notes: NoteIndex | None = None  # the training answers shown with each question
 
     @property
     def model(self) -> Any:
@@ -41,8 +47,10 @@ def is_run_dir(path: Path | str) -> bool:
     return (folder / "run.json").is_file() and (folder / "config.yaml").is_file()
 
 
-def load_run(run_dir: Path | str, *, device: str = "cpu", dtype: str = "auto") -> RunModel:
-    """The tuned model of a finished run."""
+def load_run(
+    run_dir: Path | str, *, device: str = "cpu", dtype: str = "auto", with_notes: bool = True
+) -> RunModel:
+    """The tuned model of a finished run, with its answer notes unless `with_notes` is off."""
     from tunesmith.train.runfolder import RunFolder
 
     folder = RunFolder(Path(run_dir))
@@ -66,7 +74,8 @@ def load_run(run_dir: Path | str, *, device: str = "cpu", dtype: str = "auto") -
         loaded = load_model(base, device=device)
         loaded.model = _apply_run_weights(loaded.model, final, method)
     loaded.model.eval()
-    return RunModel(folder.path, method, config, loaded)
+    notes = NoteIndex.load(final / "notes") if with_notes and notes_exist(final / "notes") else None
+    return RunModel(folder.path, method, config, loaded, notes)
 
 
 def _apply_run_weights(model: Any, final: Path, method: str) -> Any:
@@ -89,11 +98,11 @@ def _apply_run_weights(model: Any, final: Path, method: str) -> Any:
 
 
 def load_run_or_model(
-    ref: str, *, device: str = "cpu", dtype: str = "auto"
+    ref: str, *, device: str = "cpu", dtype: str = "auto", with_notes: bool = True
 ) -> RunModel | LoadedModel:
     """A run (folder, or name in the run registry) or a plain model (name, folder, .gguf)."""
     if is_run_dir(ref):
-        return load_run(ref, device=device, dtype=dtype)
+        return load_run(ref, device=device, dtype=dtype, with_notes=with_notes)
     path = Path(ref)
     if not path.exists():
         from tunesmith.models.registry import find_embedded
@@ -101,7 +110,7 @@ def load_run_or_model(
         if find_embedded(ref) is None:
             run_path = _registry_path(ref)
             if run_path is not None:
-                return load_run(run_path, device=device, dtype=dtype)
+                return load_run(run_path, device=device, dtype=dtype, with_notes=with_notes)
     return load_model(ModelConfig(name=ref, dtype=dtype), device=device)
 
 

@@ -152,6 +152,7 @@ def train(
             "trainable_parameters": setup.counts()[0],
             "lr": lr,
             "augmentation": dataset.augmentation,
+            "answer_notes": dataset.notes,
             "replay": replay,
         }
     )
@@ -189,6 +190,7 @@ def train(
     state.elapsed = time.perf_counter() - started
     if context.is_main:
         save_final(folder, setup, loaded.tokenizer, config)
+        _save_notes(folder, dataset)
         _plot(folder)
         record = _finish(folder, state, "succeeded")
     else:
@@ -392,6 +394,7 @@ def _initial_record(config, identity: dict, setup: MethodSetup, dataset, folder:
             "train_items": len(dataset.train),
             "validation_items": len(dataset.validation),
             "augmentation": dataset.augmentation,
+            "answer_notes": dataset.notes,
         },
         "trainable_parameters": trainable,
         "total_parameters": total,
@@ -563,6 +566,14 @@ def _default_run_dir(config: TunesmithConfig, context: DistContext) -> Path:
 
         dist.broadcast_object_list(name, src=0)
     return config.output.dir / name[0]
+
+
+def _save_notes(folder: RunFolder, dataset) -> None:
+    """Keep the answer notes beside the final weights: inference shows them (data/notes.py)."""
+    import shutil
+
+    if dataset.notes_dir is not None:
+        shutil.copytree(dataset.notes_dir, folder.final_dir / "notes", dirs_exist_ok=True)
 
 
 def _register(folder: RunFolder) -> None:

@@ -1,0 +1,262 @@
+"""Answer notes: the training answers closest to a question, put in front of the model.
+
+A model as small as the default one learns the company's tone from a few hundred conversations
+but recalls few of its facts when a question is worded differently from training (about 30% of
+the key facts on the sample company, docs/specialization.md). Copying a fact that is in front of
+it is much easier. So a run keeps its training answers as *notes*: at training time each
+conversation is shown the `count` closest answers of *other* training conversations (never its
+own, so the model learns to use a note when it fits and to answer from memory when none does),
+and at inference the question is shown the closest answers of all training conversations. A
+note is the exchange as "Q: question / A: answer"; the notes go into the system prompt after a
+fixed header, and the user's own system prompt stays first.
+
+Closeness is the cosine of all-MiniLM-L6-v2 embeddings (`tunesmith.embedding`) of each training
+exchange (question and answer) against the question asked. Paragraphs repeated across many
+answers (a sign-off) are left out of the notes: they carry no fact and cost tokens. An answer
+shown once (to another question) is not shown again for the same question.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.data.types import Conversation, Document, Message
+from tunesmith.errors import TunesmithError
+
+NOTES_HEADER = "Notes from earlier answers:"
+NOTES_FILE = "notes.json"
+VECTORS_FILE = "notes.safetensors"
+FORMAT_VERSION = 1
+NOTES_VERSION = FORMAT_VERSION  # bumps with the way notes are chosen and shown, too
+# A paragraph in at least this share of the distinct answers (and in at least BOILERPLATE_MIN
+# of them) is boilerplate such as a sign-off.
+BOILERPLATE_SHARE = 0.1
+BOILERPLATE_MIN = 3
+# Questions of a conversation used to find its notes, most recent first (the embedding model
+# reads at most 256 tokens, so the latest question must come first).
+QUERY_TURNS = 3
+
+
+@dataclass(frozen=True)
+class Note:
+    """One training exchange as shown to the model, and where it came from."""
+
+    question: str
+    answer: str  # without boilerplate paragraphs
+    key: str  # question and whole answer: what is embedded and compared with the question asked
+    source: int  # index of the training conversation it belongs to
+
+    @property
+    def text(self) -> str:
+        """The note as the model reads it."""
+        return f"Q: {self.question}\nA: {self.answer}"
+
+
+class NoteIndex:
+    """The notes of a run and their embeddings; finds the closest ones for a conversation."""
+
+    def __init__(self, notes: Sequence[Note], vectors: Any, count: int) -> None:
+        if len(notes) != len(vectors):
+            raise ValueError(f"{len(notes)} notes but {len(vectors)} vectors")
+        self.notes = list(notes)
+        self.vectors = vectors
+        self.count = count
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def closest(
+        self, queries: Sequence[str], exclude: Sequence[int | None] = ()
+    ) -> list[list[str]]:
+        """The `count` closest distinct note texts for each query, skipping source `exclude[i]`."""
+        from tunesmith.embedding import embed
+
+        if not queries:
+            return []
+        if not self.notes:
+            return [[] for _ in queries]
+        scores = embed(list(queries)) @ self.vectors.T
+        excluded = list(exclude) or [None] * len(queries)
+        return [
+            self._pick(row.argsort(descending=True).tolist(), skip)
+            for row, skip in zip(scores, excluded, strict=True)
+        ]
+
+    def _pick(self, order: list[int], skip: int | None) -> list[str]:
+        picked: list[Note] = []
+        for index in order:
+            note = self.notes[index]
+            if note.source == skip or any(note.answer == p.answer for p in picked):
+                continue
+            picked.append(note)
+            if len(picked) == self.count:
+                break
+        return [note.text for note in picked]
+
+    def find(self, messages: Sequence[Message]) -> list[str]:
+        """The texts of the notes closest to the conversation's latest questions."""
+        (texts,) = self.closest([notes_query(messages)])
+        return texts
+
+    def annotate(self, messages: Sequence[Message]) -> tuple[Message, ...]:
+        """The conversation with its closest notes in the system prompt."""
+        return with_notes(messages, self.find(messages))
+
+    def annotate_dicts(self, messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+        """`annotate` for chat messages given as {"role", "content"} dicts (chat, serve)."""
+        return as_dicts(self.annotate(as_messages(messages)))
+
+    def save(self, folder: Path) -> None:
+        """Write `notes.json` and `notes.safetensors` into `folder`."""
+        from safetensors.torch import save_file
+
+        from tunesmith.embedding import EMBEDDING_MODEL
+
+        folder.mkdir(parents=True, exist_ok=True)
+        body = {
+            "version": FORMAT_VERSION,
+            "embedding_model": EMBEDDING_MODEL,
+            "count": self.count,
+            "header": NOTES_HEADER,
+            "notes": [
+                {"question": n.question, "answer": n.answer, "key": n.key, "source": n.source}
+                for n in self.notes
+            ],
+        }
+        (folder / NOTES_FILE).write_text(json.dumps(body, indent=1), encoding="utf-8")
+        save_file({"vectors": self.vectors.contiguous()}, str(folder / VECTORS_FILE))
+
+    @classmethod
+    def load(cls, folder: Path) -> NoteIndex:
+        """The index `save` wrote; a clear error if its files are missing or do not match."""
+        from safetensors.torch import load_file
+
+        path = folder / NOTES_FILE
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            vectors = load_file(str(folder / VECTORS_FILE))["vectors"]
+            notes = [
+                Note(n["question"], n["answer"], n["key"], int(n["source"])) for n in body["notes"]
+            ]
+            if body.get("version") != FORMAT_VERSION:
+                raise ValueError(f"format version {body.get('version')}, expected 1")
+            return cls(notes, vectors, int(body["count"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TunesmithError(
+                f"{folder}: the run's answer notes cannot be read ({exc})",
+                hint="retrain the run, or answer without notes (--no-notes)",
+            ) from None
+
+
+def exists(folder: Path) -> bool:
+    """Whether `folder` holds saved notes."""
+    return (folder / NOTES_FILE).is_file()
+
+
+def build_index(examples: Sequence[Conversation | Document], count: int) -> NoteIndex:
+    """Notes from every question-and-answer exchange of the training conversations."""
+    import torch
+
+    from tunesmith.embedding import embed
+
+    exchanges = [
+        (source, question, answer)
+        for source, example in enumerate(examples)
+        if isinstance(example, Conversation)
+        for question, answer in _exchanges(example.messages)
+    ]
+    common = boilerplate([answer for _, _, answer in exchanges])
+    notes = []
+    for source, question, answer in exchanges:
+        kept = strip_paragraphs(answer, common)
+        if kept:
+            notes.append(Note(question, kept, f"{question}\n{answer}", source))
+    vectors = embed([n.key for n in notes]) if notes else torch.zeros(0, 384)
+    return NoteIndex(notes, vectors, count)
+
+
+def annotate_examples(
+    examples: Sequence[Conversation | Document],
+    index: NoteIndex,
+    *,
+    sources: Sequence[int | None] | None = None,
+) -> list[Conversation | Document]:
+    """Conversations with their notes; documents unchanged.
+
+    `sources[i]` is the index position of example i's own conversation, whose notes it never
+    sees (the training split); None for examples outside the index (the validation split).
+    """
+    sources = list(sources) if sources is not None else [None] * len(examples)
+    positions = [i for i, e in enumerate(examples) if isinstance(e, Conversation)]
+    found = index.closest(
+        [notes_query(examples[i].messages) for i in positions],  # type: ignore[union-attr]
+        [sources[i] for i in positions],
+    )
+    out = list(examples)
+    for i, texts in zip(positions, found, strict=True):
+        example = examples[i]
+        assert isinstance(example, Conversation)
+        messages = with_notes(example.messages, texts)
+        out[i] = Conversation(messages, source=example.source, line=example.line)
+    return out
+
+
+def notes_query(messages: Sequence[Message]) -> str:
+    """What a conversation's notes are found by: its latest questions, most recent first."""
+    questions = [m.content for m in messages if m.role == "user"]
+    return "\n".join(reversed(questions[-QUERY_TURNS:]))
+
+
+def with_notes(messages: Sequence[Message], texts: Sequence[str]) -> tuple[Message, ...]:
+    """The messages with a notes block after the system prompt (or as the system prompt)."""
+    if not texts:
+        return tuple(messages)
+    block = NOTES_HEADER + "\n\n" + "\n\n".join(texts)
+    if messages and messages[0].role == "system":
+        first = Message("system", f"{messages[0].content}\n\n{block}")
+        return (first, *messages[1:])
+    return (Message("system", block), *messages)
+
+
+def as_messages(messages: Sequence[Mapping[str, str]]) -> list[Message]:
+    """Chat messages given as {"role", "content"} dicts, as `Message`s."""
+    return [Message(m["role"], m["content"]) for m in messages]  # type: ignore[arg-type]
+
+
+def as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """`Message`s as {"role", "content"} dicts."""
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def boilerplate(answers: Sequence[str]) -> set[str]:
+    """Paragraphs found in so many different answers that they carry no fact (a sign-off).
+
+    Answers are counted once per distinct text, so a fact answered verbatim in many
+    conversations is never taken for boilerplate.
+    """
+    distinct = set(answers)
+    counts = Counter(p for answer in distinct for p in set(_paragraphs(answer)))
+    floor = max(BOILERPLATE_MIN, BOILERPLATE_SHARE * len(distinct))
+    return {p for p, n in counts.items() if n >= floor}
+
+
+def strip_paragraphs(answer: str, paragraphs: set[str]) -> str:
+    """The answer without the given paragraphs."""
+    return "\n\n".join(p for p in _paragraphs(answer) if p not in paragraphs)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+def _exchanges(messages: Sequence[Message]) -> list[tuple[str, str]]:
+    return [
+        (m.content, messages[i + 1].content)
+        for i, m in enumerate(messages[:-1])
+        if m.role == "user" and messages[i + 1].role == "assistant"
+    ]

