@@ -394,8 +394,15 @@ def _config(spec: dict[str, Any], method: str, compile: str = "off") -> Any:
     return TunesmithConfig.model_validate(
         {
             "model": {"name": spec["model"]},
-            # No augmentation: every variant must train on exactly the same examples.
-            "data": {**spec["data"], "max_length": 1024, "overlong": "drop", "augment": False},
+            # No augmentation and no answer notes: every variant, the Trainer's included, must
+            # train on exactly the same examples.
+            "data": {
+                **spec["data"],
+                "max_length": 1024,
+                "overlong": "drop",
+                "augment": False,
+                "notes": {"enabled": False},
+            },
             "method": {"name": method, "lora": LORA},
             "train": {
                 "max_steps": spec["steps"],

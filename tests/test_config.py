@@ -23,7 +23,7 @@ def test_defaults_validate_without_a_file():
     assert config.model.name == "smollm2-135m-instruct"
     assert config.method.name == "freeze"
     assert config.method.freeze.trainable_layers is None  # a third of the blocks
-    assert config.train.epochs == 5
+    assert config.train.epochs == 3
 
 
 def test_yaml_file_values_are_loaded(tmp_path):

@@ -232,3 +232,20 @@ def test_notes_without_the_embedding_model_are_a_config_error_naming_the_fix(
 def test_an_answer_repeated_verbatim_is_not_boilerplate() -> None:
     answers = [f"Fact {n}.\n\n{SIGN_OFF}" for n in range(10)] + ["Fact 0.\n\nSign-off."] * 10
     assert boilerplate(answers) == {SIGN_OFF}
+
+
+@needs_embedder
+def test_notes_stop_at_the_character_budget_but_the_closest_is_always_shown() -> None:
+    closest = _notes_text(SHOP[0])
+    (found,) = build_index(SHOP, count=4, max_chars=len(closest) + 10).closest(["Talus weight?"])
+    assert found == [closest]
+    (found,) = build_index(SHOP, count=4, max_chars=10).closest(["Talus weight?"])
+    assert found == [closest] and len(closest) > 10
+    (found,) = build_index(SHOP, count=4, max_chars=None).closest(["Talus weight?"])
+    assert len(found) == 4
+
+
+@needs_embedder
+def test_the_character_budget_is_saved_with_the_notes(tmp_path: Path) -> None:
+    build_index(SHOP, count=3, max_chars=500).save(tmp_path)
+    assert NoteIndex.load(tmp_path).max_chars == 500

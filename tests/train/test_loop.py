@@ -301,3 +301,12 @@ def test_a_run_without_answer_notes_has_no_notes_folder(job, tmp_path, capsys):
     record = train_json(job(), run_dir, capsys)
     assert record["data"]["answer_notes"] is None
     assert not (run_dir / "final" / "notes").exists()
+
+
+def test_training_with_notes_says_so_and_how_to_turn_them_off(job, tmp_path, capsys):
+    notes = {"notes": {"enabled": True, "count": 2}}
+    code = main(["train", str(job(data=notes)), "--output", str(tmp_path / "run")])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "answer notes: 40 training answers, up to 2 shown" in err
+    assert "data.notes.enabled=false" in err

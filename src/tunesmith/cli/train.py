@@ -150,6 +150,8 @@ class _Reporter:
                 self.progress.console.print(augmentation_line(event["augmentation"]))
             if event.get("replay"):
                 self.progress.console.print(replay_line(event["replay"]))
+            if event.get("answer_notes"):
+                self.progress.console.print(notes_line(event["answer_notes"]))
         elif kind == "step" and self.task is not None:
             info = f"loss {event['loss']:.4f}  {event['tokens_per_second']:,.0f} tok/s"
             self.progress.update(self.task, completed=event["step"], info=info)
@@ -171,6 +173,15 @@ def replay_line(report: dict[str, Any]) -> str:
         f"replay: {report['samples']} samples of the base model's own text "
         f"({report['tokens']:,} tokens, {report['share']:.0%} of examples) against forgetting; "
         "train.replay.share=0 turns it off"
+    )
+
+
+def notes_line(report: dict[str, Any]) -> str:
+    """One line on the answer notes (`data.notes.enabled=false` turns them off)."""
+    return (
+        f"answer notes: {report['notes']:,} training answers, up to {report['count']} shown "
+        "with each question while training and at inference; data.notes.enabled=false turns "
+        "them off"
     )
 
 

