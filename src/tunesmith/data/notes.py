@@ -29,6 +29,7 @@ from tunesmith.data.types import Conversation, Document, Message
 from tunesmith.errors import TunesmithError
 
 NOTES_HEADER = "Notes from earlier answers:"
+NOTES_DIR = "notes"  # the folder a prepared dataset and a run's final/ keep their notes in
 NOTES_FILE = "notes.json"
 VECTORS_FILE = "notes.safetensors"
 FORMAT_VERSION = 1
@@ -116,7 +117,15 @@ class NoteIndex:
 
     def annotate(self, messages: Sequence[Message]) -> tuple[Message, ...]:
         """The conversation with its closest notes in the system prompt."""
-        return with_notes(messages, self.find(messages))
+        (annotated,) = self.annotate_all([messages])
+        return annotated
+
+    def annotate_all(
+        self, conversations: Sequence[Sequence[Message]], exclude: Sequence[int | None] = ()
+    ) -> list[tuple[Message, ...]]:
+        """`annotate` for many conversations, their questions embedded together."""
+        found = self.closest([notes_query(m) for m in conversations], exclude)
+        return [with_notes(m, texts) for m, texts in zip(conversations, found, strict=True)]
 
     def annotate_dicts(self, messages: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
         """`annotate` for chat messages given as {"role", "content"} dicts (chat, serve)."""
@@ -165,9 +174,10 @@ class NoteIndex:
             ) from None
 
 
-def exists(folder: Path) -> bool:
-    """Whether `folder` holds saved notes."""
-    return (folder / NOTES_FILE).is_file()
+def load_notes(parent: Path) -> NoteIndex | None:
+    """The notes saved in `parent / NOTES_DIR` (a run's final/), or None when there are none."""
+    folder = parent / NOTES_DIR
+    return NoteIndex.load(folder) if (folder / NOTES_FILE).is_file() else None
 
 
 def build_index(
@@ -206,16 +216,12 @@ def annotate_examples(
     sees (the training split); None for examples outside the index (the validation split).
     """
     sources = list(sources) if sources is not None else [None] * len(examples)
-    positions = [i for i, e in enumerate(examples) if isinstance(e, Conversation)]
-    found = index.closest(
-        [notes_query(examples[i].messages) for i in positions],  # type: ignore[union-attr]
-        [sources[i] for i in positions],
+    conversations = [(i, e) for i, e in enumerate(examples) if isinstance(e, Conversation)]
+    annotated = index.annotate_all(
+        [e.messages for _, e in conversations], [sources[i] for i, _ in conversations]
     )
     out = list(examples)
-    for i, texts in zip(positions, found, strict=True):
-        example = examples[i]
-        assert isinstance(example, Conversation)
-        messages = with_notes(example.messages, texts)
+    for (i, example), messages in zip(conversations, annotated, strict=True):
         out[i] = Conversation(messages, source=example.source, line=example.line)
     return out
 

@@ -23,7 +23,13 @@ from typing import Any
 
 from tunesmith.config import DataConfig
 from tunesmith.data.augment import augment_examples
-from tunesmith.data.notes import NOTES_VERSION, NoteIndex, annotate_examples, build_index
+from tunesmith.data.notes import (
+    NOTES_DIR,
+    NOTES_VERSION,
+    NoteIndex,
+    annotate_examples,
+    build_index,
+)
 from tunesmith.data.pack import PackedSequence, pack_examples, padding_fractions
 from tunesmith.data.readers import read_examples
 from tunesmith.data.render import (
@@ -42,7 +48,6 @@ DEFAULT_SEQ_LEN = 2048
 STATS_BATCH_SIZE = 8
 _SPLITS = ("train", "validation")
 _SHOWN_OVERLONG = 5
-NOTES_DIR = "notes"
 
 Rows = list[TokenizedExample] | list[PackedSequence]
 

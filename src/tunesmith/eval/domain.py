@@ -370,9 +370,10 @@ def evaluate_domain(
     if not items:
         raise UsageError("no evaluation items to score")
     if notes is not None:
+        annotated = notes.annotate_all([item.prompt(system_prompt) for item in items])
         items = [
-            dataclasses.replace(item, messages=notes.annotate(item.prompt(system_prompt)))
-            for item in items
+            dataclasses.replace(item, messages=messages)
+            for item, messages in zip(items, annotated, strict=True)
         ]
     started = time.perf_counter()
     scored = reference_scores(model, tokenizer, items, system_prompt=system_prompt)

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import ModelConfig
-from tunesmith.data.notes import NoteIndex
-from tunesmith.data.notes import exists as notes_exist
+from tunesmith.data.notes import NoteIndex, load_notes
 from tunesmith.errors import TunesmithError, UsageError
 from tunesmith.models import load_model
 from tunesmith.models.info import model_identity
@@ -129,9 +128,7 @@ class ModelRegistry:
                 served = self._attach_adapter(name, run_dir)
             else:
                 served = self._load_apart(name, run_dir, method)
-            notes_dir = run_dir / "final" / "notes"
-            if self.use_notes and notes_exist(notes_dir):
-                served.notes = NoteIndex.load(notes_dir)
+            served.notes = load_notes(run_dir / "final") if self.use_notes else None
             self._models[name] = served
         return served
 

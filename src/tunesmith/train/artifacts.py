@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import ModelConfig, TunesmithConfig
-from tunesmith.data.notes import NoteIndex
-from tunesmith.data.notes import exists as notes_exist
+from tunesmith.data.notes import NoteIndex, load_notes
 from tunesmith.errors import TunesmithError, UsageError
 from tunesmith.models import LoadedModel, load_model
 
@@ -74,7 +73,7 @@ def load_run(
         loaded = load_model(base, device=device)
         loaded.model = _apply_run_weights(loaded.model, final, method)
     loaded.model.eval()
-    notes = NoteIndex.load(final / "notes") if with_notes and notes_exist(final / "notes") else None
+    notes = load_notes(final) if with_notes else None
     return RunModel(folder.path, method, config, loaded, notes)
 
 

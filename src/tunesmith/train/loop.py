@@ -573,7 +573,9 @@ def _save_notes(folder: RunFolder, dataset) -> None:
     import shutil
 
     if dataset.notes_dir is not None:
-        shutil.copytree(dataset.notes_dir, folder.final_dir / "notes", dirs_exist_ok=True)
+        from tunesmith.data.notes import NOTES_DIR
+
+        shutil.copytree(dataset.notes_dir, folder.final_dir / NOTES_DIR, dirs_exist_ok=True)
 
 
 def _register(folder: RunFolder) -> None:
