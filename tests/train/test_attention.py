@@ -75,3 +75,17 @@ def test_models_off_the_cpu_keep_the_masked_attention(tiny_model_dir) -> None:
     with packed_attention(model) as active:
         assert not active
         assert model.config._attn_implementation == "sdpa"
+
+
+def test_each_example_runs_the_flash_kernel_not_the_math_kernel(tiny_model_dir) -> None:
+    # The math kernel materialises length x length scores: with answer notes (examples of
+    # ~650 tokens) it made steps 1.2-1.4x slower (docs/performance.md).
+    from torch.profiler import ProfilerActivity, profile
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="sdpa")
+    batch = collate_packed(pack_examples(_examples(), 20), pad_token_id=0, pad_to=24)
+    with packed_attention(model), profile(activities=[ProfilerActivity.CPU]) as prof:
+        _loss_and_grads(model, batch)
+    ops = {event.key for event in prof.key_averages()}
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in ops
+    assert "aten::_scaled_dot_product_attention_math" not in ops
