@@ -67,6 +67,9 @@ RECIPES: dict[str, list[str]] = {
     "neftune5": ["train.neftune_alpha=5"],
     # The default before answer notes (session 8).
     "no-notes": ["data.notes.enabled=false"],
+    # Session 9, with notes and the flash attention kernel (steps ~2x faster than session 8).
+    "epochs5": ["train.epochs=5"],
+    "freeze6": ["method.freeze.trainable_layers=6"],
 }
 
 
