@@ -10,6 +10,7 @@ import os
 
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # see tunesmith/cli/main.py
 
+import importlib.util
 import ipaddress
 import json
 import socket
@@ -246,3 +247,12 @@ def load_device_probe(monkeypatch: pytest.MonkeyPatch) -> dict:
     monkeypatch.setattr("tunesmith.models.inference_device", lambda: "cuda:3")
     monkeypatch.setattr("tunesmith.train.artifacts.load_run_or_model", fake_load)
     return seen
+
+
+def load_benchmark(name: str):
+    """The script benchmarks/<name>.py as a module (benchmarks/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

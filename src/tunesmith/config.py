@@ -188,9 +188,9 @@ class TrainConfig(Section):
     lr: float | None = Field(
         None, gt=0, lt=1, description="Peak learning rate; empty means the method's default."
     )
-    # 3 with answer notes on (the default): 61.9% held-out recall on the sample company in about
-    # 9 minutes; the 3-epoch checkpoint of a 5-epoch run with notes was within 2 points of its
-    # end (46.9% vs 48.5%), and 5 passes would not fit 10 minutes on 2 cores.
+    # 3 with answer notes on (the default): 59.8-61.9% held-out recall on the sample company in
+    # about 5 minutes on 2 cores; 5 epochs took 8 minutes and recalled less (56.9%), with more
+    # forgetting (docs/specialization.md).
     epochs: float = Field(3.0, gt=0, le=1000, description="Passes over the training data.")
     max_steps: int | None = Field(
         None, ge=1, description="Cap on optimizer steps, for quick checks; overrides epochs."

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import load_benchmark
 
 from tunesmith import embedding
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "notes_retrieval.py"
-
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("notes_retrieval", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("notes_retrieval")
 
 
 def test_a_fact_counts_from_the_first_note_that_holds_it() -> None:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-from tests.conftest import write_chat_jsonl
-
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "train_throughput.py"
+from tests.conftest import load_benchmark, write_chat_jsonl
 
 
 def _harness():
-    spec = importlib.util.spec_from_file_location("train_throughput", HARNESS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("train_throughput")
 
 
 def test_harness_measures_every_variant_and_writes_results(tiny_model_dir, tmp_path) -> None:

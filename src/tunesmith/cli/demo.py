@@ -22,8 +22,8 @@ METHODS = ("lora", "freeze", "full")
 # A short budget per method. Freeze is tunesmith's default recipe (the last third of the blocks
 # at lr 1e-3, with answer notes) and gets about two passes over the data; LoRA and full get what
 # is left, at rates that move them in few steps. Answer notes make each example about 2.5 times
-# longer, hence fewer steps than before notes (120 / 40 / 16); the demo took 26 minutes on 2
-# CPU cores with these (docs/evaluation.md).
+# longer, hence fewer steps than before notes (120 / 40 / 16); the demo takes about 17 minutes
+# on 2 CPU cores with these (docs/evaluation.md).
 STEPS = {"lora": 30, "freeze": 90, "full": 12}
 LEARNING_RATES = {"lora": 1e-3, "freeze": None, "full": 5e-5}
 GENERAL_PROMPT = "The capital of France is"
