@@ -14,7 +14,10 @@ likelihood"). The retrieval ceiling of the answer notes and the lead for ranking
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "northpeak"
 POSITIONS = 4
+BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
+# Training sample as in benchmarks/specialization.py; more held-out questions than its 60,
+# since ranking needs no training and a larger sample resolves smaller differences.
+BITEXT_TRAIN, BITEXT_HELD = 300, 300
 
 
 def facts_within(
@@ -44,41 +51,34 @@ def facts_within(
     return [count / max(total, 1) for count in found]
 
 
-def query_likelihood(model_name: str) -> Callable[[str, Sequence[str]], list[float]]:
-    """Mean log-probability of the question's tokens after each note, by `model_name`."""
-    import torch
+def intents_within(
+    rankings: Sequence[Sequence[str]], intents: Sequence[str], intent_of: dict[str, str]
+) -> list[float]:
+    """Share of questions with a note of their own intent in the first 1..POSITIONS notes."""
+    found = [0] * POSITIONS
+    for texts, intent in zip(rankings, intents, strict=True):
+        first = next((k for k, t in enumerate(texts[:POSITIONS]) if intent_of[t] == intent), None)
+        for k in range(POSITIONS):
+            found[k] += first is not None and first <= k
+    return [count / max(len(intents), 1) for count in found]
 
-    from tunesmith.models.loader import load_model
 
-    loaded = load_model(model_name)
-    model, tokenizer = loaded.model.float(), loaded.tokenizer
+def query_likelihood(model_ref: str) -> Callable[[str, Sequence[str]], list[float]]:
+    """The product's query-likelihood scorer (tunesmith.models.likelihood) for a model or run."""
+    from tunesmith.models import inference_device
+    from tunesmith.models.likelihood import query_likelihood as scorer
+    from tunesmith.train.artifacts import load_run_or_model
 
-    @torch.no_grad()
-    def score(question: str, notes: Sequence[str]) -> list[float]:
-        target = tokenizer(" " + question, add_special_tokens=False)["input_ids"]
-        rows = [tokenizer(f"{n}\n\nQ:", add_special_tokens=False)["input_ids"] for n in notes]
-        width = max(len(r) for r in rows) + len(target)
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id or 0)
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):
-            ids[i, : len(row) + len(target)] = torch.tensor(row + target)
-            mask[i, : len(row) + len(target)] = 1
-        logits = model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
-        out = []
-        for i, row in enumerate(rows):
-            start, end = len(row), len(row) + len(target)
-            picked = logits[i, start - 1 : end - 1].gather(1, ids[i, start:end, None])
-            out.append(float(picked.mean()))
-        return out
-
-    return score
+    loaded = load_run_or_model(model_ref, device=inference_device(), with_notes=False)
+    return scorer(loaded.model.eval(), loaded.tokenizer)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=("northpeak", "bitext"), default="northpeak")
     parser.add_argument("--data", type=Path, default=SAMPLE, help="Folder with train/eval.jsonl.")
     parser.add_argument("--rerank", action="store_true", help="Also re-rank with --model.")
-    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="Model, or a run.")
     parser.add_argument("--pool", type=int, default=10, help="Candidates re-ranked.")
     parser.add_argument("--weights", default="0.2,0.5", help="Weights of the likelihood.")
     parser.add_argument("--limit", type=int, default=0, help="First N questions only (0: all).")
@@ -86,42 +86,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tunesmith.data.notes import build_index
-    from tunesmith.data.readers import read_examples
 
-    index = build_index(read_examples(args.data / "train.jsonl"), count=args.pool)
-    items = [json.loads(line) for line in (args.data / "eval.jsonl").open(encoding="utf-8")]
-    items = [i for i in items if not i.get("out_of_scope") and i.get("key_facts")]
-    items = items[: args.limit] if args.limit else items
-    questions = [i["question"] for i in items]
-    facts = [i["key_facts"] for i in items]
+    train_intents: list[str] = []
+    if args.dataset == "northpeak":
+        train, questions, targets = _northpeak(args.data)
+    else:
+        train, train_intents, questions, targets = _bitext(BITEXT_TRAIN, BITEXT_HELD)
+    if args.limit:
+        questions, targets = questions[: args.limit], targets[: args.limit]
+    index = build_index(train, count=args.pool)
+    if args.dataset == "northpeak":
+        within = facts_within
+        unit = f"{sum(len(f) for f in targets)} key facts; share within the first k notes"
+    else:
+        intent_of = {n.text: train_intents[n.source] for n in index.notes}
+        within = lambda r, t: intents_within(r, t, intent_of)  # noqa: E731
+        unit = "share with a note of the question's own intent within the first k notes"
     candidates = index.closest(questions)  # closest first, distinct answers, `pool` of them
     rows: list[dict[str, Any]] = [
-        {"ranking": "cosine (as built)", "within": facts_within(candidates, facts)}
+        {"ranking": "cosine (as built)", "within": within(candidates, targets)}
     ]
     if args.rerank:
-        from tunesmith.embedding import embed
-
-        score = query_likelihood(args.model)
-        likelihoods = [score(q, texts) for q, texts in zip(questions, candidates, strict=True)]
-        # The same cosine the index ranks by (question vs the note's question + whole answer).
-        vector_of = {
-            n.text: v for n, v in reversed(list(zip(index.notes, index.vectors, strict=True)))
-        }
-        asked = embed(questions)
-        cosines = [
-            [float(q @ vector_of[t]) for t in texts]
-            for q, texts in zip(asked, candidates, strict=True)
-        ]
+        score = _memo(query_likelihood(args.model))  # each weight re-orders the same scores
         for weight in (float(w) for w in args.weights.split(",")):
-            reranked = [
-                [t for _, t in sorted(zip([c + weight * x for c, x in zip(cos, ql, strict=True)],
-                                          texts, strict=True), key=lambda p: -p[0])]
-                for cos, ql, texts in zip(cosines, likelihoods, candidates, strict=True)
-            ]  # fmt: skip
+            index.use_reranker(score, weight, args.pool)  # as eval, chat and serve do
+            reranked = index.closest(questions)
             name = f"cosine + {weight} x query likelihood ({args.model}, pool {args.pool})"
-            rows.append({"ranking": name, "within": facts_within(reranked, facts)})
-    total = sum(len(f) for f in facts)
-    print(f"{len(items)} questions, {total} key facts; share within the first k notes")
+            rows.append({"ranking": name, "within": within(reranked, targets)})
+    print(f"{args.dataset}: {len(questions)} questions, {unit}")
     print("| ranking | " + " | ".join(f"k={k + 1}" for k in range(POSITIONS)) + " |")
     print("|---|" + "---|" * POSITIONS)
     for row in rows:
@@ -129,6 +121,53 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _memo(score: Callable[[str, Sequence[str]], list[float]]) -> Callable[..., list[float]]:
+    cache: dict[tuple[str, tuple[str, ...]], list[float]] = {}
+
+    def cached(question: str, texts: Sequence[str]) -> list[float]:
+        key = (question, tuple(texts))
+        if key not in cache:
+            cache[key] = score(question, texts)
+        return cache[key]
+
+    return cached
+
+
+def _northpeak(folder: Path) -> tuple[list[Any], list[str], list[list[str]]]:
+    """Training conversations, in-scope evaluation questions and their key facts."""
+    from tunesmith.data.readers import read_examples
+
+    items = [json.loads(line) for line in (folder / "eval.jsonl").open(encoding="utf-8")]
+    items = [i for i in items if not i.get("out_of_scope") and i.get("key_facts")]
+    return (
+        list(read_examples(folder / "train.jsonl")),
+        [i["question"] for i in items],
+        [i["key_facts"] for i in items],
+    )
+
+
+def _bitext(train: int, held: int) -> tuple[list[Any], list[str], list[str], list[str]]:
+    """A seeded sample of the customer-support set: training conversations and their intents,
+    and a disjoint set of held-out questions and their intents."""
+    from tunesmith.data.types import Conversation, Message
+
+    path = Path(os.environ.get("TUNESMITH_SHARED_DATA", REPO.parent / "shared" / "data"))
+    with (path / BITEXT).open(newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    random.Random(0).shuffle(records)  # the seed and order benchmarks/specialization.py uses
+    conversations = [
+        Conversation((Message("user", r["instruction"]), Message("assistant", r["response"])))
+        for r in records[:train]
+    ]
+    held_out = records[train : train + held]
+    return (
+        conversations,
+        [r["intent"] for r in records[:train]],
+        [r["instruction"] for r in held_out],
+        [r["intent"] for r in held_out],
+    )
 
 
 if __name__ == "__main__":

@@ -70,6 +70,15 @@ RECIPES: dict[str, list[str]] = {
     # Session 9, with notes and the flash attention kernel (steps ~2x faster than session 8).
     "epochs5": ["train.epochs=5"],
     "freeze6": ["method.freeze.trainable_layers=6"],
+    # Session 10: less forgetting for the same recall, now that facts come from the notes.
+    "lr5e-4": ["train.lr=5e-4"],
+    "epochs2": ["train.epochs=2"],
+    "freeze6-lr2e-3": ["method.freeze.trainable_layers=6", "train.lr=2e-3"],
+    "lora": ["method.name=lora"],
+    "lora-lr1e-3": ["method.name=lora", "train.lr=1e-3"],
+    "full-lr5e-5": ["method.name=full", "train.lr=5e-5"],
+    "notes6": ["data.notes.count=6", "data.notes.max_chars=1800"],
+    "seed1": ["train.seed=1"],
 }
 
 
@@ -86,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             overrides = RECIPES.get(name)
             if overrides is None:
                 raise SystemExit(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
-            row = _run_recipe(name, overrides + args.set, config, shared, args, work)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for row in _run_recipe(name, overrides + args.set, config, shared, args, work):
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     stem = out / f"{args.dataset}-{time.strftime('%Y-%m-%d-%H%M')}"
     stem.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     table = markdown(rows)
@@ -103,6 +112,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--set", action="append", default=[], help="Extra override for all.")
     parser.add_argument("--general-limit", type=int, default=500, help="Items per benchmark.")
+    parser.add_argument(
+        "--rerank-weights",
+        default="",
+        help="Also evaluate each run with these note re-ranking weights (comma-separated; the "
+        "general benchmarks do not use notes, so their scores are reused).",
+    )
     parser.add_argument("--bitext-train", type=int, default=300)
     parser.add_argument("--bitext-eval", type=int, default=60)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -136,7 +151,7 @@ def _bitext_files(shared: Path, work: Path, train: int, held: int) -> dict[str, 
     return files
 
 
-def _run_recipe(name, overrides, config, shared, args, work) -> dict[str, Any]:
+def _run_recipe(name, overrides, config, shared, args, work) -> list[dict[str, Any]]:
     run = work / "runs" / name
     sets = [item for override in overrides for item in ("--set", override)]
     started = time.perf_counter()
@@ -144,7 +159,12 @@ def _run_recipe(name, overrides, config, shared, args, work) -> dict[str, Any]:
     train_seconds = time.perf_counter() - started
     general = [item for path in GENERAL for item in ("--general", str(shared / path))]
     result = _tunesmith(["eval", str(run), "--limit", str(args.general_limit), "--json", *general])
-    return _row(name, overrides, record, train_seconds, result)
+    rows = [_row(name, overrides, record, train_seconds, result)]
+    for weight in filter(None, args.rerank_weights.split(",")):
+        again = _tunesmith(["eval", str(run), "--no-general", "--rerank-weight", weight, "--json"])
+        again.update({k: result.get(k) for k in ("general", "base_general")})
+        rows.append(_row(f"{name}, rerank {weight}", overrides, record, train_seconds, again))
+    return rows
 
 
 def _tunesmith(arguments: list[str]) -> dict[str, Any]:
@@ -169,6 +189,7 @@ def _row(name, overrides, record, train_seconds, result) -> dict[str, Any]:
         "train_items": record.get("data", {}).get("train_items"),
         "train_seconds": round(train_seconds, 1),
         "loop_seconds": record.get("wall_seconds"),
+        "notes_rerank_weight": result.get("notes_rerank_weight"),
         **{key: domain.get(key) for key in keys},
         **{f"base_{key}": (result.get("base_domain") or {}).get(key) for key in keys},
         "general": tuned,

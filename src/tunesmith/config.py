@@ -64,6 +64,21 @@ class NotesConfig(Section):
         description="Most characters of notes per question; the closest note is always shown, "
         "the next ones while they fit. Empty: no limit.",
     )
+    # Off: ranking by the base model's query likelihood put the fact in the first note more
+    # often (55.6% -> 64.9% at 0.5) but lowered held-out recall of the default recipe, whose
+    # training notes are in embedding order: 61.9% -> 56.5 / 49.8 / 51.0% at 0.2 / 0.5 / 1.0
+    # (seed 1: 57.3% -> 49.4% at 0.5; docs/specialization.md, session 10).
+    rerank_weight: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="At inference (eval, chat, generate, serve), order the closest notes by "
+        "embedding cosine + this weight x the base model's query likelihood (the mean "
+        "log-probability of the question after the note). 0: embedding only.",
+    )
+    rerank_pool: int = Field(
+        10, ge=1, le=64, description="Closest notes by embedding that the re-ranking orders."
+    )
 
 
 class DataConfig(Section):

@@ -28,3 +28,10 @@ def test_the_benchmark_ranks_the_sample_companys_notes(tmp_path: Path) -> None:
     (row,) = json.loads(out.read_text())
     assert row["ranking"] == "cosine (as built)"
     assert row["within"] == sorted(row["within"]) and 0 < row["within"][-1] <= 1
+
+
+def test_an_intent_counts_from_the_first_note_of_the_same_intent() -> None:
+    rankings = [["a", "b"], ["c", "a"], ["c"]]
+    intent_of = {"a": "refund", "b": "cancel", "c": "shipping"}
+    within = _benchmark().intents_within(rankings, ["cancel", "refund", "refund"], intent_of)
+    assert within == [0.0, 2 / 3, 2 / 3, 2 / 3]

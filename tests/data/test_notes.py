@@ -249,3 +249,65 @@ def test_notes_stop_at_the_character_budget_but_the_closest_is_always_shown() ->
 def test_the_character_budget_is_saved_with_the_notes(tmp_path: Path) -> None:
     build_index(SHOP, count=3, max_chars=500).save(tmp_path)
     assert NoteIndex.load(tmp_path).max_chars == 500
+
+
+class _Prefers:
+    """A reranker that scores notes holding `word` high and records what it was asked."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def __call__(self, question: str, texts) -> list[float]:
+        self.calls.append((question, list(texts)))
+        return [10.0 if self.word in text else 0.0 for text in texts]
+
+
+@needs_embedder
+def test_a_reranker_can_move_a_lower_note_first() -> None:
+    index = build_index(SHOP, count=2)
+    (plain,) = index.closest(["Talus weight?"])
+    assert plain[0] == _notes_text(SHOP[0]) and "$349" in plain[1]
+    index.use_reranker(_Prefers("$349"), weight=1.0, pool=5)
+    (found,) = index.closest(["Talus weight?"])
+    assert found == [plain[1], plain[0]]
+
+
+@needs_embedder
+def test_reranking_only_reorders_the_pool_of_closest_notes() -> None:
+    index = build_index(SHOP, count=2)
+    plain = index.closest(["Talus weight?"])[0]
+    index.use_reranker(_Prefers("Canada"), weight=1.0, pool=2)
+    (found,) = index.closest(["Talus weight?"])
+    assert found == plain  # "We ship to Canada" is not among the 2 closest
+    assert len(index.reranker.calls[0][1]) == 2
+
+
+@needs_embedder
+def test_a_zero_weight_keeps_the_embeddings_order() -> None:
+    index = build_index(SHOP, count=3)
+    plain = index.closest(["Talus weight?"])
+    index.use_reranker(_Prefers("Canada"), weight=0.0, pool=5)
+    assert index.closest(["Talus weight?"]) == plain
+
+
+@needs_embedder
+def test_the_reranker_scores_the_latest_question_and_never_the_own_answer() -> None:
+    index = build_index(SHOP, count=2)
+    reranker = _Prefers("1.6 kg")
+    index.use_reranker(reranker, weight=1.0, pool=5)
+    earlier = [Message("user", "Do you ship abroad?"), Message("assistant", "Canada only.")]
+    found = index.find([*earlier, Message("user", "Talus weight?")])
+    assert reranker.calls[-1][0] == "Talus weight?"
+    assert found[0] == _notes_text(SHOP[0])
+    (own_excluded,) = index.closest(["Talus weight?"], [0])
+    assert not any("1.6 kg" in text for text in own_excluded)
+
+
+@needs_embedder
+def test_reranked_notes_still_keep_the_character_budget() -> None:
+    cheapest = _notes_text(SHOP[4])
+    index = build_index(SHOP, count=4, max_chars=len(cheapest) + 5)
+    index.use_reranker(_Prefers("Canada"), weight=1.0, pool=5)
+    (found,) = index.closest(["Talus weight?"])
+    assert found == [cheapest]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -154,6 +156,32 @@ def test_a_served_run_with_notes_shows_them_in_every_chat_prompt(tiny_model_dir,
         prompt = served.tokenizer.decode(_chat_prompt(served, [question]))
         assert NOTES_HEADER in prompt
         assert "Shipping is $4.95, free on orders over $75." in prompt
+    finally:
+        models.close()
+
+
+def test_a_served_run_ranks_its_notes_as_eval_and_chat_do(tiny_model_dir, notes_run, tmp_path):
+    import shutil
+
+    import yaml
+
+    from tunesmith.data.notes import Message
+    from tunesmith.serve import ModelRegistry
+    from tunesmith.train.artifacts import load_run
+
+    run = Path(shutil.copytree(notes_run, tmp_path / "ranked"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["notes"]["rerank_weight"] = 0.5
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    questions = ["What does shipping cost?", "Sunday hours?", "Can I rent a tent?"]
+    models = ModelRegistry(str(tiny_model_dir), name="tiny", max_batch=2, max_queue=2)
+    try:
+        served = models.add_run("noted", run).notes
+        assert served.reranker is not None and served.rerank_weight == 0.5
+        loaded = load_run(run).notes
+        for question in questions:
+            asked = [Message("user", question)]
+            assert served.find(asked) == loaded.find(asked)
     finally:
         models.close()
 

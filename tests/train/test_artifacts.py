@@ -96,3 +96,40 @@ def test_a_run_trained_with_notes_loads_them_unless_told_not_to(notes_run):
 
 def test_a_run_trained_without_notes_has_none(lora_run):
     assert load_run(lora_run).notes is None
+
+
+def test_a_runs_notes_are_re_ranked_only_when_asked(notes_run):
+    assert load_run(notes_run).notes.reranker is None  # off by default (measured worse)
+    notes = load_run(notes_run, rerank_weight=2.0).notes
+    assert notes.reranker is not None and notes.rerank_weight == 2.0 and notes.rerank_pool == 10
+    assert load_run(notes_run, rerank_weight=0).notes.reranker is None
+
+
+def test_a_freeze_runs_notes_are_scored_by_the_base_not_the_tuned_weights(notes_run):
+    from tunesmith.models.likelihood import query_likelihood
+
+    run = load_run(notes_run, rerank_weight=0.5)
+    base = load_model(run.config.model.name)
+    texts = [note.text for note in run.notes.notes[:3]]
+    question = "How long is the return window?"
+    expected = query_likelihood(base.model.eval(), base.tokenizer)(question, texts)
+    tuned = query_likelihood(run.model, run.tokenizer)(question, texts)
+    assert run.notes.reranker(question, texts) == pytest.approx(expected, abs=1e-5)
+    assert tuned != pytest.approx(expected, abs=1e-5)  # the check can tell them apart
+
+
+def test_a_lora_run_scores_with_its_adapter_off(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from tunesmith.models.likelihood import query_likelihood
+    from tunesmith.train.artifacts import _base_likelihood
+
+    base = load_model(str(tiny_model_dir))
+    expected = query_likelihood(base.model.eval(), base.tokenizer)("Where?", ["Q: a\nA: b"])
+    loaded = load_model(str(tiny_model_dir))
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    loaded.model = get_peft_model(loaded.model, config).eval()
+    tuned = query_likelihood(loaded.model, loaded.tokenizer)("Where?", ["Q: a\nA: b"])
+    scorer = _base_likelihood("lora", loaded, None, "cpu")
+    assert scorer("Where?", ["Q: a\nA: b"]) == pytest.approx(expected, abs=1e-5)
+    assert tuned != pytest.approx(expected, abs=1e-5)

@@ -29,6 +29,14 @@ def eval_command(
     no_base: bool = typer.Option(False, "--no-base", help="Do not score the base model."),
     max_new_tokens: int = typer.Option(160, "--max-new-tokens", min=1, max=4096),
     no_notes: bool = typer.Option(False, "--no-notes", help=NO_NOTES_HELP),
+    rerank_weight: float | None = typer.Option(
+        None,
+        "--rerank-weight",
+        min=0,
+        max=10,
+        help="Weight of the base model's query likelihood when ordering a run's notes; "
+        "the run's data.notes.rerank_weight by default, 0 for the embedding alone.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Score domain knowledge and general skills; for a run, also its base model and deltas."""
@@ -45,6 +53,7 @@ def eval_command(
             with_base=not no_base,
             max_new_tokens=max_new_tokens,
             use_notes=not no_notes,
+            rerank_weight=rerank_weight,
             status=lambda message: spinner.update(f"{message} ..."),
         )
     if as_json:

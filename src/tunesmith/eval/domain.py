@@ -402,6 +402,7 @@ def evaluate_domain(
         "glossary": glossary.source if glossary else None,
         "sign_off": glossary.sign_off if glossary else None,
         "notes": notes.count if notes is not None else None,
+        "notes_rerank_weight": notes.rerank_weight if notes is not None else None,
     }
     return DomainReport(
         items=results,

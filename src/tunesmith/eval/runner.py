@@ -45,11 +45,13 @@ def evaluate_target(
     max_new_tokens: int = 160,
     status: Status | None = None,
     use_notes: bool = True,
+    rerank_weight: float | None = None,
 ) -> dict[str, Any]:
     """Scores of `ref` (run or model) and, for runs, of its base model and the deltas.
 
-    A run trained with answer notes answers with them unless `use_notes` is off; the base
-    model always answers without.
+    A run trained with answer notes answers with them unless `use_notes` is off, ranked at the
+    run's `data.notes.rerank_weight` unless `rerank_weight` is given; the base model always
+    answers without.
     """
     from tunesmith.models import inference_device
     from tunesmith.train.artifacts import RunModel, load_run_or_model
@@ -57,7 +59,13 @@ def evaluate_target(
     say = status or (lambda message: None)
     say(f"loading {ref}")
     dtype = eval_dtype()
-    target = load_run_or_model(ref, device=inference_device(), dtype=dtype, with_notes=use_notes)
+    target = load_run_or_model(
+        ref,
+        device=inference_device(),
+        dtype=dtype,
+        with_notes=use_notes,
+        rerank_weight=rerank_weight,
+    )
     run = target if isinstance(target, RunModel) else None
     if run is not None:
         domain_path = domain_path or run.config.data.eval
@@ -72,6 +80,7 @@ def evaluate_target(
     started = time.perf_counter()
     notes = run.notes if run is not None else None
     result["notes"] = notes.count if notes is not None else None
+    result["notes_rerank_weight"] = notes.rerank_weight if notes is not None else None
     result.update(_score(target.model, target.tokenizer, settings, say, label=ref, notes=notes))
     if run is not None and with_base:
         result.update(_base_scores(run, settings, say))

@@ -104,6 +104,7 @@ class ModelRegistry:
         base_model = ServedModel(self.base_name, "base", self.base_engine, None, _now())
         self._models: dict[str, ServedModel] = {self.base_name: base_model}
         self._lock = threading.Lock()  # one add or remove at a time
+        self._scorers: dict[str, Any] = {}  # base model name -> query-likelihood scorer
         self._keys = (f"a{i}" for i in itertools.count())
 
     def get(self, name: str) -> ServedModel:
@@ -128,7 +129,7 @@ class ModelRegistry:
                 served = self._attach_adapter(name, run_dir)
             else:
                 served = self._load_apart(name, run_dir, method)
-            served.notes = load_notes(run_dir / "final") if self.use_notes else None
+            served.notes = self._notes(run_dir) if self.use_notes else None
             self._models[name] = served
         return served
 
@@ -205,6 +206,31 @@ class ModelRegistry:
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise TunesmithError(f"{run_dir}: cannot load the adapter ({exc})") from None
         return ServedModel(name, "lora", engine, key, _now(), run_dir)
+
+    def _notes(self, run_dir: Path) -> NoteIndex | None:
+        """The run's answer notes, ranked as `load_run` ranks them (eval and chat)."""
+        from tunesmith.train.runfolder import RunFolder
+
+        notes = load_notes(run_dir / "final")
+        if notes is None or not len(notes):
+            return notes
+        config = RunFolder(run_dir).config()
+        settings = config.data.notes
+        if settings.rerank_weight > 0:
+            scorer = self._scorer(config.model.name)
+            notes.use_reranker(scorer, settings.rerank_weight, settings.rerank_pool)
+        return notes
+
+    def _scorer(self, base: str) -> Any:
+        """The base model's query likelihood, from a copy of the base kept for it alone: the
+        served base runs in the engine's thread with adapters switched per row, which a
+        request thread must not touch."""
+        if base not in self._scorers:
+            from tunesmith.models.likelihood import query_likelihood
+
+            loaded = load_model(ModelConfig(name=base, dtype=self.dtype), device=self.device)
+            self._scorers[base] = query_likelihood(loaded.model.eval(), loaded.tokenizer)
+        return self._scorers[base]
 
     def _load_apart(self, name: str, run_dir: Path, method: str) -> ServedModel:
         run = load_run(run_dir, device=self.device, dtype=self.dtype, with_notes=False)

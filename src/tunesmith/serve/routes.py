@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from tunesmith.errors import TunesmithError
@@ -59,7 +60,8 @@ async def get_model(name: str, request: Request) -> dict[str, Any]:
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(body: ChatRequest, request: Request) -> Response:
     served = _registry(request).get(body.model)
-    prompt = _chat_prompt(served, body.messages)
+    # Finding and ranking the notes runs models: off the event loop.
+    prompt = await run_in_threadpool(_chat_prompt, served, body.messages)
     default = _settings(request).default_chat_max_tokens
     work = _submit(served, [prompt], body, body.token_cap(), default)
     return await _respond(work, _Shape("chat.completion", body.model), body, request)

@@ -47,9 +47,18 @@ def is_run_dir(path: Path | str) -> bool:
 
 
 def load_run(
-    run_dir: Path | str, *, device: str = "cpu", dtype: str = "auto", with_notes: bool = True
+    run_dir: Path | str,
+    *,
+    device: str = "cpu",
+    dtype: str = "auto",
+    with_notes: bool = True,
+    rerank_weight: float | None = None,
 ) -> RunModel:
-    """The tuned model of a finished run, with its answer notes unless `with_notes` is off."""
+    """The tuned model of a finished run, with its answer notes unless `with_notes` is off.
+
+    The notes are re-ranked with the base model's query likelihood at `rerank_weight` (the
+    run's `data.notes.rerank_weight` when None; 0 turns it off).
+    """
     from tunesmith.train.runfolder import RunFolder
 
     folder = RunFolder(Path(run_dir))
@@ -74,7 +83,31 @@ def load_run(
         loaded.model = _apply_run_weights(loaded.model, final, method)
     loaded.model.eval()
     notes = load_notes(final) if with_notes else None
+    weight = config.data.notes.rerank_weight if rerank_weight is None else rerank_weight
+    if notes is not None and len(notes) and weight > 0:
+        scorer = _base_likelihood(method, loaded, base, device)
+        notes.use_reranker(scorer, weight, config.data.notes.rerank_pool)
     return RunModel(folder.path, method, config, loaded, notes)
+
+
+def _base_likelihood(method: str, loaded: LoadedModel, base: ModelConfig, device: str) -> Any:
+    """The base model's query likelihood: a LoRA run's model with its adapter off, else the
+    base loaded once more (a run's own weights would rank by what it was tuned on; the gain
+    was measured with the base model's)."""
+    from tunesmith.models.likelihood import query_likelihood
+
+    if method != "lora":
+        other = load_model(base, device=device)
+        other.model.eval()
+        return query_likelihood(other.model, other.tokenizer)
+    model = loaded.model
+    score = query_likelihood(model, loaded.tokenizer)
+
+    def without_adapter(question: str, texts: Any) -> list[float]:
+        with model.disable_adapter():
+            return score(question, texts)
+
+    return without_adapter
 
 
 def _apply_run_weights(model: Any, final: Path, method: str) -> Any:
@@ -97,11 +130,18 @@ def _apply_run_weights(model: Any, final: Path, method: str) -> Any:
 
 
 def load_run_or_model(
-    ref: str, *, device: str = "cpu", dtype: str = "auto", with_notes: bool = True
+    ref: str,
+    *,
+    device: str = "cpu",
+    dtype: str = "auto",
+    with_notes: bool = True,
+    rerank_weight: float | None = None,
 ) -> RunModel | LoadedModel:
     """A run (folder, or name in the run registry) or a plain model (name, folder, .gguf)."""
     if is_run_dir(ref):
-        return load_run(ref, device=device, dtype=dtype, with_notes=with_notes)
+        return load_run(
+            ref, device=device, dtype=dtype, with_notes=with_notes, rerank_weight=rerank_weight
+        )
     path = Path(ref)
     if not path.exists():
         from tunesmith.models.registry import find_embedded
@@ -109,7 +149,13 @@ def load_run_or_model(
         if find_embedded(ref) is None:
             run_path = _registry_path(ref)
             if run_path is not None:
-                return load_run(run_path, device=device, dtype=dtype, with_notes=with_notes)
+                return load_run(
+                    run_path,
+                    device=device,
+                    dtype=dtype,
+                    with_notes=with_notes,
+                    rerank_weight=rerank_weight,
+                )
     return load_model(ModelConfig(name=ref, dtype=dtype), device=device)
 
 
