@@ -92,8 +92,8 @@ def load_run(
 
 def _base_likelihood(method: str, loaded: LoadedModel, base: ModelConfig, device: str) -> Any:
     """The base model's query likelihood: a LoRA run's model with its adapter off, else the
-    base loaded once more (a run's own weights would rank by what it was tuned on; the gain
-    was measured with the base model's)."""
+    base loaded once more (a run's own weights would rank by what it was tuned on; the
+    first-note gain of benchmarks/notes_retrieval.py was measured with the base model's)."""
     from tunesmith.models.likelihood import query_likelihood
 
     if method != "lora":
