@@ -17,13 +17,8 @@ SEPARATOR = "\n\nQ:"
 BATCH = 16
 
 
-def query_likelihood(
-    model: Any, tokenizer: Any, **forward_kwargs: Any
-) -> Callable[[str, Sequence[str]], list[float]]:
-    """A scorer: mean log-probability of the question's tokens after each candidate text.
-
-    `forward_kwargs` go to every forward call (a served LoRA adapter's `adapter_names`).
-    """
+def query_likelihood(model: Any, tokenizer: Any) -> Callable[[str, Sequence[str]], list[float]]:
+    """A scorer: mean log-probability of the question's tokens after each candidate text."""
 
     def score(question: str, candidates: Sequence[str]) -> list[float]:
         if not question.strip():
@@ -32,14 +27,14 @@ def query_likelihood(
         out: list[float] = []
         for start in range(0, len(candidates), BATCH):
             chunk = candidates[start : start + BATCH]
-            out += _score_batch(model, tokenizer, chunk, target, forward_kwargs)
+            out += _score_batch(model, tokenizer, chunk, target)
         return out
 
     return score
 
 
 def _score_batch(
-    model: Any, tokenizer: Any, texts: Sequence[str], target: list[int], kwargs: dict[str, Any]
+    model: Any, tokenizer: Any, texts: Sequence[str], target: list[int]
 ) -> list[float]:
     import torch
 
@@ -62,7 +57,6 @@ def _score_batch(
             attention_mask=mask.to(device),
             position_ids=positions.to(device),
             logits_to_keep=keep,
-            **kwargs,
         ).logits[:, -keep:-1]
     log_probs = logits.float().log_softmax(-1)
     wanted = torch.tensor(target, device=log_probs.device).expand(len(rows), -1)
