@@ -64,9 +64,9 @@ def intents_within(
 
 
 def query_likelihood(model_ref: str) -> Callable[[str, Sequence[str]], list[float]]:
-    """The product's query-likelihood scorer (tunesmith.models.likelihood) for a model or run."""
+    """The product's query-likelihood scorer (tunesmith.models.scoring) for a model or run."""
     from tunesmith.models import inference_device
-    from tunesmith.models.likelihood import query_likelihood as scorer
+    from tunesmith.models.scoring import query_likelihood as scorer
     from tunesmith.train.artifacts import load_run_or_model
 
     loaded = load_run_or_model(model_ref, device=inference_device(), with_notes=False)

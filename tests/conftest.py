@@ -256,3 +256,16 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def hand_log_likelihood(model, tokenizer, context: str, continuation: str) -> float:
+    """One plain forward pass and log_softmax, tokenized as lm-eval does."""
+    import torch
+
+    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    cont = whole[len(ctx) :]
+    with torch.no_grad():
+        logits = model(torch.tensor([ctx + cont])).logits[0].float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    return sum(logprobs[len(ctx) - 1 + i, token].item() for i, token in enumerate(cont))

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tests.conftest import hand_log_likelihood
 
 from tunesmith.errors import UsageError
 from tunesmith.eval import general
@@ -17,22 +18,20 @@ from tunesmith.eval.benchmarks import BenchmarkSpec, read_benchmark
 from tunesmith.eval.general import (
     BenchmarkResult,
     GeneralReport,
-    Score,
     choice_credit,
     default_suite,
-    encode_pair,
     evaluate_benchmark,
     evaluate_general,
     forgetting,
     mean_stderr,
     probe_suite,
-    score_pairs,
     shared_suite,
     subsample,
     suite_from_files,
     text_windows,
 )
 from tunesmith.models import load_model
+from tunesmith.models.scoring import Score
 
 SHARED_DATA = Path(
     os.environ.get("TUNESMITH_SHARED_DATA")
@@ -45,17 +44,6 @@ CHOICES = [" blue", " green", " a very loud trumpet", " 42"]
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
     return load_model(str(tiny_model_dir))
-
-
-def hand_log_likelihood(model, tokenizer, context: str, continuation: str) -> float:
-    """One plain forward pass and log_softmax, tokenized as lm-eval does."""
-    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    cont = whole[len(ctx) :]
-    with torch.no_grad():
-        logits = model(torch.tensor([ctx + cont])).logits[0].float()
-    logprobs = torch.log_softmax(logits, dim=-1)
-    return sum(logprobs[len(ctx) - 1 + i, token].item() for i, token in enumerate(cont))
 
 
 def write_jsonl(path: Path, records: list) -> Path:
@@ -88,77 +76,6 @@ class BigramModel(torch.nn.Module):
         logits = torch.zeros(*input_ids.shape, self.vocab)
         logits.scatter_(2, self.follow[input_ids][..., None], 10.0)
         return SimpleNamespace(logits=logits[:, -logits_to_keep:] if logits_to_keep else logits)
-
-
-# --- scoring -----------------------------------------------------------------------------------
-
-
-def test_choice_scores_equal_a_hand_computed_log_likelihood(tiny):
-    scores = score_pairs(tiny.model, tiny.tokenizer, [(CONTEXT, c) for c in CHOICES])
-    for choice, score in zip(CHOICES, scores, strict=True):
-        expected = hand_log_likelihood(tiny.model, tiny.tokenizer, CONTEXT, choice)
-        assert score.logprob == pytest.approx(expected, abs=1e-5)
-
-
-def test_batched_scores_equal_one_pair_at_a_time(tiny):
-    pairs = [(f"Item {i}: " + "word " * (i % 7), f"answer number {i}") for i in range(20)]
-    batched = score_pairs(tiny.model, tiny.tokenizer, pairs, batch_size=8, share_context=False)
-    single = score_pairs(tiny.model, tiny.tokenizer, pairs, batch_size=1, share_context=False)
-    for one, other in zip(batched, single, strict=True):
-        assert one.logprob == pytest.approx(other.logprob, abs=1e-5)
-        assert one.greedy == other.greedy
-
-
-def test_choices_sharing_a_context_score_as_separate_rows(tiny):
-    pairs = [(f"Question {q}: which?\nAnswer:", c) for q in range(3) for c in CHOICES]
-    shared = score_pairs(tiny.model, tiny.tokenizer, pairs, share_context=True)
-    separate = score_pairs(tiny.model, tiny.tokenizer, pairs, share_context=False)
-    for one, other in zip(shared, separate, strict=True):
-        assert one.logprob == pytest.approx(other.logprob, abs=1e-5)
-
-
-def test_trailing_space_of_the_context_moves_to_the_continuation(tiny):
-    moved = encode_pair(tiny.tokenizer, "Answer: ", "Paris")
-    assert moved == encode_pair(tiny.tokenizer, "Answer:", " Paris")
-    assert tiny.tokenizer.decode(moved[1]) == " Paris"
-
-
-def test_empty_context_starts_from_the_prefix_token(tiny):
-    context, continuation = encode_pair(tiny.tokenizer, "", "Hello there")
-    assert context == [tiny.tokenizer.bos_token_id]
-    assert tiny.tokenizer.decode(continuation) == "Hello there"
-
-
-def test_scoring_a_peft_model_matches_its_base_when_lora_is_zero(tiny):
-    from peft import LoraConfig, get_peft_model
-
-    pairs = [(CONTEXT, c) for c in CHOICES]
-    base = score_pairs(tiny.model, tiny.tokenizer, pairs)
-    wrapped = get_peft_model(
-        tiny.model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    )
-    try:
-        tuned = score_pairs(wrapped, tiny.tokenizer, pairs)
-    finally:
-        wrapped.unload()  # give the shared module fixture its plain model back
-    assert [s.logprob for s in tuned] == pytest.approx([s.logprob for s in base], abs=1e-5)
-
-
-def test_a_bfloat16_model_scores_close_to_its_float32_self(tiny, tiny_model_dir):
-    pairs = [(CONTEXT, c) for c in CHOICES]
-    half = load_model(str(tiny_model_dir)).model.to(torch.bfloat16)
-    full = [s.logprob for s in score_pairs(tiny.model, tiny.tokenizer, pairs)]
-    low = [s.logprob for s in score_pairs(half, tiny.tokenizer, pairs)]
-    assert low == pytest.approx(full, rel=2e-2)
-
-
-def test_scoring_restores_the_training_mode(tiny):
-    tiny.model.train()
-    try:
-        score_pairs(tiny.model, tiny.tokenizer, [(CONTEXT, " blue")])
-        assert tiny.model.training
-    finally:
-        tiny.model.eval()
 
 
 # --- metrics -----------------------------------------------------------------------------------

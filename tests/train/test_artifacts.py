@@ -106,7 +106,7 @@ def test_a_runs_notes_are_re_ranked_only_when_asked(notes_run):
 
 
 def test_a_freeze_runs_notes_are_scored_by_the_base_not_the_tuned_weights(notes_run):
-    from tunesmith.models.likelihood import query_likelihood
+    from tunesmith.models.scoring import query_likelihood
 
     run = load_run(notes_run, rerank_weight=0.5)
     base = load_model(run.config.model.name)
@@ -121,7 +121,7 @@ def test_a_freeze_runs_notes_are_scored_by_the_base_not_the_tuned_weights(notes_
 def test_a_lora_run_scores_with_its_adapter_off(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
 
-    from tunesmith.models.likelihood import query_likelihood
+    from tunesmith.models.scoring import query_likelihood
     from tunesmith.train.artifacts import _base_likelihood
 
     base = load_model(str(tiny_model_dir))

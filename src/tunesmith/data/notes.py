@@ -44,7 +44,7 @@ BOILERPLATE_MIN = 3
 QUERY_TURNS = 3
 
 # Scores a question against candidate note texts, higher = closer (a language model's query
-# likelihood, tunesmith.models.likelihood); given by whoever holds a model.
+# likelihood, tunesmith.models.scoring); given by whoever holds a model.
 Reranker = Callable[[str, Sequence[str]], Sequence[float]]
 
 

@@ -226,7 +226,7 @@ class ModelRegistry:
         served base runs in the engine's thread with adapters switched per row, which a
         request thread must not touch."""
         if base not in self._scorers:
-            from tunesmith.models.likelihood import query_likelihood
+            from tunesmith.models.scoring import query_likelihood
 
             loaded = load_model(ModelConfig(name=base, dtype=self.dtype), device=self.device)
             self._scorers[base] = query_likelihood(loaded.model.eval(), loaded.tokenizer)

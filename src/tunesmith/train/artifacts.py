@@ -94,7 +94,7 @@ def _base_likelihood(method: str, loaded: LoadedModel, base: ModelConfig, device
     """The base model's query likelihood: a LoRA run's model with its adapter off, else the
     base loaded once more (a run's own weights would rank by what it was tuned on; the
     first-note gain of benchmarks/notes_retrieval.py was measured with the base model's)."""
-    from tunesmith.models.likelihood import query_likelihood
+    from tunesmith.models.scoring import query_likelihood
 
     if method != "lora":
         other = load_model(base, device=device)
