@@ -79,6 +79,9 @@ RECIPES: dict[str, list[str]] = {
     "full-lr5e-5": ["method.name=full", "train.lr=5e-5"],
     "notes6": ["data.notes.count=6", "data.notes.max_chars=1800"],
     "seed1": ["train.seed=1"],
+    # Session 11 (CPU only): LoRA in fewer passes, for a step count that fits the time goal.
+    "lora-lr1e-3-epochs2": ["method.name=lora", "train.lr=1e-3", "train.epochs=2"],
+    "lora-lr1e-3-seed1": ["method.name=lora", "train.lr=1e-3", "train.seed=1"],
 }
 
 
