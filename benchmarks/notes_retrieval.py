@@ -1,10 +1,11 @@
 """How often the answer notes hold a held-out question's key facts, by ranking (no training).
 
 For each in-scope question of the sample company's evaluation file: the share of its key facts
-found in the first 1..4 notes, as `tunesmith.data.notes` ranks them (all-MiniLM-L6-v2 cosine of
-question vs question + answer), and re-ranked: the top `--pool` candidates scored by cosine +
-w x the mean log-probability a language model gives the question after the note ("query
-likelihood"). The retrieval ceiling of the answer notes and the lead for ranking them
+found in the first 1..4 notes, as `tunesmith.data.notes` ranks them (all-MiniLM-L6-v2 cosines
+of the question against each note's exchange, question and answer, plus the question's focus),
+and re-ranked: the top `--pool` candidates scored by that + w x the mean log-probability a
+language model gives the question after the note ("query likelihood"). The retrieval ceiling
+of the answer notes and the lead for ranking them
 (docs/specialization.md, "Ranking the notes").
 
     python benchmarks/notes_retrieval.py                        # cosine only, seconds
