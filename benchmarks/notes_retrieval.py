@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="Write the rows as JSON here.")
     args = parser.parse_args(argv)
 
-    from tunesmith.data.notes import build_index
+    from tunesmith.data.notes import NoteIndex, build_index
 
     train_intents: list[str] = []
     if args.dataset == "northpeak":
@@ -104,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         within = lambda r, t: intents_within(r, t, intent_of)  # noqa: E731
         unit = "share with a note of the question's own intent within the first k notes"
     candidates = index.closest(questions)  # closest first, distinct answers, `pool` of them
+    exchange_only = NoteIndex(index.notes, index.vectors, args.pool)  # the ranking before s12
     rows: list[dict[str, Any]] = [
-        {"ranking": "cosine (as built)", "within": within(candidates, targets)}
+        {"ranking": "cosine (as built)", "within": within(candidates, targets)},
+        {
+            "ranking": "exchange key only (before session 12)",
+            "within": within(exchange_only.closest(questions), targets),
+        },
     ]
     if args.rerank:
         score = _memo(query_likelihood(args.model))  # each weight re-orders the same scores
