@@ -10,16 +10,8 @@ and at inference the question is shown the closest answers of all training conve
 note is the exchange as "Q: question / A: answer"; the notes go into the system prompt after a
 fixed header, and the user's own system prompt stays first.
 
-Closeness is measured with all-MiniLM-L6-v2 embeddings (`tunesmith.embedding`): each note is
-matched on three keys (its whole exchange, its question alone, its answer alone; the best of the
-three cosines counts), plus half the cosine of the exchange against the *focus* of the latest
-question: its last sentence that asks something, since people put the context of a question
-before it ("I bought poles in spring and never used them. How long can I return them?").
-On the sample company's held-out questions this put a key fact in the first note 66.5% of the
-time instead of 55.6% (exchange key alone), and on 300 held-out customer-support questions a
-note of the question's own intent first 92.0% instead of 89.0% (docs/specialization.md, session
-12). Indexes saved before (without the question and answer keys) keep their exchange-only
-ranking, the one their run was trained with. Paragraphs repeated across many
+Closeness is the cosine of all-MiniLM-L6-v2 embeddings (`tunesmith.embedding`) of each training
+exchange (question and answer) against the question asked. Paragraphs repeated across many
 answers (a sign-off) are left out of the notes: they carry no fact and cost tokens. An answer
 shown once (to another question) is not shown again for the same question.
 """
@@ -27,7 +19,6 @@ shown once (to another question) is not shown again for the same question.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +33,7 @@ NOTES_DIR = "notes"  # the folder a prepared dataset and a run's final/ keep the
 NOTES_FILE = "notes.json"
 VECTORS_FILE = "notes.safetensors"
 FORMAT_VERSION = 1
-CHOICE_VERSION = 4  # bump when the way notes are chosen or ordered changes
+CHOICE_VERSION = 3  # bump when the way notes are chosen or ordered changes
 NOTES_VERSION = f"{FORMAT_VERSION}.{CHOICE_VERSION}"  # part of the prepared-dataset key
 # A paragraph in at least this share of the distinct answers (and in at least BOILERPLATE_MIN
 # of them) is boilerplate such as a sign-off.
@@ -51,11 +42,6 @@ BOILERPLATE_MIN = 3
 # Questions of a conversation used to find its notes, most recent first (the embedding model
 # reads at most 256 tokens, so the latest question must come first).
 QUERY_TURNS = 3
-# Weight of the question's focus (its last asking sentence) against the note's exchange key.
-# Of 0.25 / 0.5 / 0.75 / 1.0 / 1.5, 0.5 put a key fact in the first note most often on the sample
-# company's held-out questions (65.3% with the exchange key alone; 55.6% without the focus).
-FOCUS_WEIGHT = 0.5
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 # Scores a question against candidate note texts, higher = closer (a language model's query
 # likelihood, tunesmith.models.scoring); given by whoever holds a model.
@@ -81,24 +67,12 @@ class NoteIndex:
     """The notes of a run and their embeddings; finds the closest ones for a conversation."""
 
     def __init__(
-        self,
-        notes: Sequence[Note],
-        vectors: Any,
-        count: int,
-        max_chars: int | None = None,
-        *,
-        question_vectors: Any = None,
-        answer_vectors: Any = None,
+        self, notes: Sequence[Note], vectors: Any, count: int, max_chars: int | None = None
     ) -> None:
-        for tensor in (vectors, question_vectors, answer_vectors):
-            if tensor is not None and len(notes) != len(tensor):
-                raise ValueError(f"{len(notes)} notes but {len(tensor)} vectors")
-        if (question_vectors is None) != (answer_vectors is None):
-            raise ValueError("question and answer vectors come together")
+        if len(notes) != len(vectors):
+            raise ValueError(f"{len(notes)} notes but {len(vectors)} vectors")
         self.notes = list(notes)
-        self.vectors = vectors  # embeddings of each note's key (its whole exchange)
-        self.question_vectors = question_vectors  # None: an index saved before session 12
-        self.answer_vectors = answer_vectors
+        self.vectors = vectors
         self.count = count
         self.max_chars = max_chars
         self.reranker: Reranker | None = None
@@ -129,13 +103,15 @@ class NoteIndex:
         With a reranker, `asked[i]` (the latest question; `queries[i]` when not given) is what
         it scores the candidates against.
         """
+        from tunesmith.embedding import embed
+
         if not queries:
             return []
         if not self.notes:
             return [[] for _ in queries]
+        scores = embed(list(queries)) @ self.vectors.T
         excluded = list(exclude) or [None] * len(queries)
         asked = list(asked) or list(queries)
-        scores = self._closeness(queries, asked)
         out = []
         for row, skip, question in zip(scores, excluded, asked, strict=True):
             order = row.argsort(descending=True).tolist()
@@ -148,21 +124,6 @@ class NoteIndex:
             # on the sample company fell from 61.9% to 54.4% (docs/specialization.md).
             out.append([note.text for note in self._fit(candidates)])
         return out
-
-    def _closeness(self, queries: Sequence[str], asked: Sequence[str]) -> Any:
-        """Scores of every note (columns) for each query (rows); see the module docstring."""
-        import torch
-
-        from tunesmith.embedding import embed
-
-        query = embed(list(queries))
-        scores = query @ self.vectors.T
-        if self.question_vectors is None:
-            return scores
-        scores = torch.maximum(scores, query @ self.question_vectors.T)
-        scores = torch.maximum(scores, query @ self.answer_vectors.T)
-        focus = embed([question_focus(question) for question in asked])
-        return scores + FOCUS_WEIGHT * (focus @ self.vectors.T)
 
     def _distinct(self, order: list[int], skip: int | None, limit: int) -> list[int]:
         """The first `limit` positions of `order` with distinct answers, not from `skip`."""
@@ -241,12 +202,7 @@ class NoteIndex:
             ],
         }
         (folder / NOTES_FILE).write_text(json.dumps(body, indent=1), encoding="utf-8")
-        tensors = {"vectors": self.vectors}
-        if self.question_vectors is not None:
-            tensors |= {"question_vectors": self.question_vectors}
-            tensors |= {"answer_vectors": self.answer_vectors}
-        tensors = {name: tensor.contiguous() for name, tensor in tensors.items()}
-        save_file(tensors, str(folder / VECTORS_FILE))
+        save_file({"vectors": self.vectors.contiguous()}, str(folder / VECTORS_FILE))
 
     @classmethod
     def load(cls, folder: Path) -> NoteIndex:
@@ -256,20 +212,13 @@ class NoteIndex:
         path = folder / NOTES_FILE
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-            tensors = load_file(str(folder / VECTORS_FILE))
+            vectors = load_file(str(folder / VECTORS_FILE))["vectors"]
             notes = [
                 Note(n["question"], n["answer"], n["key"], int(n["source"])) for n in body["notes"]
             ]
             if body.get("version") != FORMAT_VERSION:
                 raise ValueError(f"format version {body.get('version')}, expected 1")
-            return cls(
-                notes,
-                tensors["vectors"],
-                int(body["count"]),
-                body.get("max_chars"),
-                question_vectors=tensors.get("question_vectors"),
-                answer_vectors=tensors.get("answer_vectors"),
-            )
+            return cls(notes, vectors, int(body["count"]), body.get("max_chars"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise TunesmithError(
                 f"{folder}: the run's answer notes cannot be read ({exc})",
@@ -303,19 +252,8 @@ def build_index(
         kept = strip_paragraphs(answer, common)
         if kept:
             notes.append(Note(question, kept, f"{question}\n{answer}", source))
-    if not notes:
-        empty = torch.zeros(0, 384)
-        return NoteIndex(
-            notes, empty, count, max_chars, question_vectors=empty, answer_vectors=empty
-        )
-    return NoteIndex(
-        notes,
-        embed([n.key for n in notes]),
-        count,
-        max_chars,
-        question_vectors=embed([n.question for n in notes]),
-        answer_vectors=embed([n.answer for n in notes]),
-    )
+    vectors = embed([n.key for n in notes]) if notes else torch.zeros(0, 384)
+    return NoteIndex(notes, vectors, count, max_chars)
 
 
 def annotate_examples(
@@ -349,14 +287,6 @@ def notes_query(messages: Sequence[Message]) -> str:
 def latest_question(messages: Sequence[Message]) -> str:
     """The conversation's last user message ("" when it has none)."""
     return next((m.content for m in reversed(messages) if m.role == "user"), "")
-
-
-def question_focus(question: str) -> str:
-    """The last sentence of `question` that asks something (ends with "?"), else its last one."""
-    sentences = [part for part in SENTENCE_END.split(question.strip()) if part]
-    if not sentences:
-        return question
-    return next((s for s in reversed(sentences) if s.endswith("?")), sentences[-1])
 
 
 def with_notes(messages: Sequence[Message], texts: Sequence[str]) -> tuple[Message, ...]:
