@@ -5,7 +5,8 @@ found in the first 1..4 notes, as `tunesmith.data.notes` ranks them (all-MiniLM-
 question vs question + answer), and re-ranked: the top `--pool` candidates scored by cosine +
 w x the mean log-probability a language model gives the question after the note ("query
 likelihood"). The retrieval ceiling of the answer notes and the lead for ranking them
-(docs/specialization.md, "Ranking the notes").
+(docs/specialization.md, "Ranking the notes"). A second row ranks by session 12's focus
+ranking (`focus_ranking`), which the product tried and dropped.
 
     python benchmarks/notes_retrieval.py                        # cosine only, seconds
     python benchmarks/notes_retrieval.py --rerank --weights 0.2,0.5   # + base model, ~5 min
@@ -18,6 +19,7 @@ import csv
 import json
 import os
 import random
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Datase
 # Training sample as in benchmarks/specialization.py; more held-out questions than its 60,
 # since ranking needs no training and a larger sample resolves smaller differences.
 BITEXT_TRAIN, BITEXT_HELD = 300, 300
+FOCUS_RANKING = "best of exchange / question / answer keys + 0.5 x focus sentence (not shipped)"
+FOCUS_WEIGHT = 0.5
 
 
 def facts_within(
@@ -63,10 +67,6 @@ def intents_within(
     return [count / max(len(intents), 1) for count in found]
 
 
-FOCUS_RANKING = "best of exchange / question / answer keys + 0.5 x focus sentence (not shipped)"
-FOCUS_WEIGHT = 0.5
-
-
 def focus_ranking(index: Any, questions: Sequence[str]) -> list[list[str]]:
     """Session 12's candidate ranking, kept here to reproduce docs/specialization.md.
 
@@ -75,8 +75,6 @@ def focus_ranking(index: Any, questions: Sequence[str]) -> list[list[str]]:
     something. It puts the fact in the first note more often (55.6% -> 66.5% on the sample,
     intent 89.0 -> 92.0% on Bitext) but lowered end-to-end recall, so the product does not use it.
     """
-    import re
-
     import torch
 
     from tunesmith.embedding import embed
