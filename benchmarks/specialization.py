@@ -82,6 +82,8 @@ RECIPES: dict[str, list[str]] = {
     # Session 11 (CPU only): LoRA in fewer passes, for a step count that fits the time goal.
     "lora-lr1e-3-epochs2": ["method.name=lora", "train.lr=1e-3", "train.epochs=2"],
     "lora-lr1e-3-seed1": ["method.name=lora", "train.lr=1e-3", "train.seed=1"],
+    # Session 14: general questions outside the data's scope, answered with its own redirects.
+    "oos": ["data.out_of_scope.enabled=true"],
 }
 
 

@@ -81,6 +81,20 @@ class NotesConfig(Section):
     )
 
 
+class OutOfScopeConfig(Section):
+    """Out-of-scope examples: general questions answered with the data's own redirects."""
+
+    enabled: bool = Field(
+        False,
+        description="Add general questions outside the data's scope (medical, legal, coding, "
+        "trivia, ...), each answered with the training data's closest redirect answer, so the "
+        "model declines in the company's words. Needs redirect answers in the data.",
+    )
+    share: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Share of the training examples they make up, at most."
+    )
+
+
 class DataConfig(Section):
     """The company's training data and how to read it."""
 
@@ -137,6 +151,7 @@ class DataConfig(Section):
         "answers are never changed. See docs/specialization.md.",
     )
     notes: NotesConfig = Field(default_factory=NotesConfig)
+    out_of_scope: OutOfScopeConfig = Field(default_factory=OutOfScopeConfig)
     seed: int = Field(42, ge=0, description="Seed of the train/validation split.")
 
 

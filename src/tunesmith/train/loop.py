@@ -152,6 +152,7 @@ def train(
             "trainable_parameters": setup.counts()[0],
             "lr": lr,
             "augmentation": dataset.augmentation,
+            "out_of_scope": dataset.out_of_scope,
             "answer_notes": dataset.notes,
             "replay": replay,
         }
@@ -394,6 +395,7 @@ def _initial_record(config, identity: dict, setup: MethodSetup, dataset, folder:
             "train_items": len(dataset.train),
             "validation_items": len(dataset.validation),
             "augmentation": dataset.augmentation,
+            "out_of_scope": dataset.out_of_scope,
             "answer_notes": dataset.notes,
         },
         "trainable_parameters": trainable,
@@ -482,7 +484,8 @@ def _total_steps(config: TunesmithConfig, source_examples: int) -> int:
 
 
 def _source_examples(dataset: Any) -> int:
-    """Training examples from the user's data and replay, not counting generated variants.
+    """Training examples from the user's data, replay and out-of-scope questions, not counting
+    augmented variants.
 
     `train.epochs` counts passes over the user's examples, so augmentation costs no extra
     steps: the steps walk through the larger, augmented set, and repetition is replaced by
