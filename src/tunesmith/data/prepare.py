@@ -289,7 +289,9 @@ def _build(
     counts: dict[str, int] = {"read_train": len(train), "read_validation": len(validation)}
     reports: dict[str, Any] = {}
     generated: dict[str, list[Conversation | Document]] = {}
-    eval_questions = _eval_questions(data_config)
+    # Read only when something is generated: only generated examples are checked against it.
+    generates = data_config.augment or settings["out_of_scope"]
+    eval_questions = _eval_questions(data_config) if generates else []
     if data_config.augment:
         augmented, report = augment_examples(
             train, seed=data_config.seed, eval_questions=eval_questions

@@ -139,10 +139,17 @@ def out_of_scope_examples(
     Each is the data's most common system prompt (if any), a general question outside the
     data's scope and the data's redirect answer closest to it, verbatim.
     """
-    chats = [e for e in examples if isinstance(e, Conversation) and _last_exchange(e)]
-    exchanges = [_last_exchange(c) for c in chats]
-    redirects = [(q, a) for q, a in exchanges if is_redirect_answer(a)]
-    in_scope = [q for q, a in exchanges if not is_redirect_answer(a)]
+    ended = [(e, _last_exchange(e)) for e in examples if isinstance(e, Conversation)]
+    chats = [chat for chat, exchange in ended if exchange]
+    redirects: list[tuple[str, str]] = []
+    in_scope: list[str] = []
+    for _, exchange in ended:
+        if exchange is None:
+            continue
+        if is_redirect_answer(exchange[1]):
+            redirects.append(exchange)
+        else:
+            in_scope.append(exchange[0])
     report = ScopeReport(redirect_answers=len(redirects))
     wanted = _count(share, len(examples))
     if not redirects or len(in_scope) < 2 or wanted < 1:
