@@ -74,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         spec = json.loads(args.spec)
         result = WORKERS[args.worker](spec)
-        from tunesmith.allocator import active_allocator
+        from tunesmith.allocator import active_allocator, allocator_options
 
         result["allocator"] = active_allocator()  # what this process really runs with
+        result["allocator_options"] = allocator_options()
         print("RESULT " + json.dumps(result))
         return 0
     return _orchestrate(args)

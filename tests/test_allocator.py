@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith import allocator
-from tunesmith.allocator import REEXEC_MARK, SWITCH, preload_env
+from tunesmith.allocator import OPTIONS, REEXEC_MARK, SWITCH, preload_env
 
 LIB = Path("/opt/lib/libmimalloc.so")
 linux_x86 = pytest.mark.skipif(
@@ -28,7 +28,12 @@ def on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_preload_puts_mimalloc_first_and_keeps_the_users_preloads(on_linux) -> None:
     env = preload_env({"LD_PRELOAD": "/x/libuser.so", "HOME": "/h"}, LIB)
-    assert env == {"LD_PRELOAD": f"{LIB}:/x/libuser.so", "HOME": "/h"}
+    assert env == {**OPTIONS, "LD_PRELOAD": f"{LIB}:/x/libuser.so", "HOME": "/h"}
+
+
+def test_preload_never_purges_freed_memory_unless_the_user_says_otherwise(on_linux) -> None:
+    assert preload_env({}, LIB)["MIMALLOC_PURGE_DELAY"] == "-1"
+    assert preload_env({"MIMALLOC_PURGE_DELAY": "50"}, LIB)["MIMALLOC_PURGE_DELAY"] == "50"
 
 
 def test_system_switch_keeps_the_system_allocator(on_linux) -> None:
@@ -53,7 +58,8 @@ def test_mimalloc_is_installed_with_tunesmith() -> None:
 
 def _fresh_env(**extra: str) -> dict[str, str]:
     """This environment without any allocator setting inherited from a tunesmith process."""
-    env = {k: v for k, v in os.environ.items() if k not in (SWITCH, REEXEC_MARK, "LD_PRELOAD")}
+    inherited = (SWITCH, REEXEC_MARK, "LD_PRELOAD", *OPTIONS)
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     return {**env, **extra}
 
 
@@ -97,4 +103,6 @@ def test_training_results_are_identical_with_either_allocator(job, tmp_path) -> 
         losses[name] = [(row["loss"], row.get("val_loss")) for row in map(json.loads, lines)]
     assert records["mimalloc"]["allocator"] == "mimalloc"
     assert records["system"]["allocator"] == "system"
+    assert records["mimalloc"]["allocator_options"] == OPTIONS
+    assert records["system"]["allocator_options"] == {}
     assert losses["mimalloc"] == losses["system"]

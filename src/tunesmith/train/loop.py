@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from tunesmith.allocator import active_allocator
+from tunesmith.allocator import active_allocator, allocator_options
 from tunesmith.config import TunesmithConfig
 from tunesmith.errors import ConfigError, TunesmithError
 from tunesmith.methods import MethodSetup, apply_method
@@ -404,6 +404,7 @@ def _initial_record(config, identity: dict, setup: MethodSetup, dataset, folder:
         "notes": setup.notes,
         # Speed depends on it (tunesmith.allocator), so a slow run can be explained later.
         "allocator": active_allocator(),
+        "allocator_options": allocator_options(),
     }
 
 
