@@ -84,6 +84,8 @@ RECIPES: dict[str, list[str]] = {
     "lora-lr1e-3-seed1": ["method.name=lora", "train.lr=1e-3", "train.seed=1"],
     # Session 14: general questions outside the data's scope, answered with its own redirects.
     "oos": ["data.out_of_scope.enabled=true"],
+    # Session 15: full fine-tuning at twice the rate, once its steps got 1.7x cheaper.
+    "full-lr1e-4": ["method.name=full", "train.lr=1e-4"],
 }
 
 
