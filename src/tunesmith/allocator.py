@@ -21,8 +21,8 @@ AVX2 CPU, fp32, 8 examples of about 2,500 tokens per step) freeze stepped at 12.
 fine-tuning at 23 s, with 2.5 and 4.7 million minor page faults in 7 steps. Never purging
 (`MIMALLOC_PURGE_DELAY=-1`) gave 8.1 s and 14 s with 0.1 and 0.2 million faults; whole runs
 trained 1.23x (freeze) and 1.8x (full) faster with 9-12% more peak resident memory
-(docs/performance.md). The process keeps its peak memory until it
-exits, as glibc's allocator mostly does too. A value the user set is kept.
+(docs/performance.md). The process keeps its peak memory until it exits, as glibc's allocator
+mostly does too. A value the user set is kept.
 """
 
 from __future__ import annotations

@@ -139,17 +139,19 @@ def out_of_scope_examples(
     Each is the data's most common system prompt (if any), a general question outside the
     data's scope and the data's redirect answer closest to it, verbatim.
     """
-    ended = [(e, _last_exchange(e)) for e in examples if isinstance(e, Conversation)]
-    chats = [chat for chat, exchange in ended if exchange]
+    ended = [
+        (example, exchange)
+        for example in examples
+        if isinstance(example, Conversation) and (exchange := _last_exchange(example))
+    ]
+    chats = [chat for chat, _ in ended]
     redirects: list[tuple[str, str]] = []
     in_scope: list[str] = []
-    for _, exchange in ended:
-        if exchange is None:
-            continue
-        if is_redirect_answer(exchange[1]):
-            redirects.append(exchange)
+    for _, (question, answer) in ended:
+        if is_redirect_answer(answer):
+            redirects.append((question, answer))
         else:
-            in_scope.append(exchange[0])
+            in_scope.append(question)
     report = ScopeReport(redirect_answers=len(redirects))
     wanted = _count(share, len(examples))
     if not redirects or len(in_scope) < 2 or wanted < 1:
