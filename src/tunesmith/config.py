@@ -249,6 +249,15 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="Compute precision; auto uses bf16 where the hardware supports it."
     )
+    # The default recipe (freeze, 3 epochs) spends a third of each step in the frozen blocks;
+    # keeping their output from the first epoch removes that from the later ones
+    # (tunesmith.train.prefix). Northpeak with notes needs about 200 MB in fp32.
+    prefix_cache_mb: int = Field(
+        2048,
+        ge=0,
+        description="Memory for the frozen blocks' output per example, reused after the first "
+        "epoch instead of recomputed (freeze); 0 turns it off.",
+    )
     compile: Literal["off", "on"] = Field(
         "off",
         description="Regional torch.compile of every block's MLP and norms (needs a C++ "

@@ -34,6 +34,8 @@ class PackedSequence:
     labels: list[int]
     position_ids: list[int]
     lengths: list[int] = field(default_factory=list)
+    # Positions of the examples in the list they were packed from, in row order.
+    members: list[int] = field(default_factory=list)
 
     @property
     def trained_tokens(self) -> int:
@@ -59,7 +61,7 @@ def pack_examples(
                 hint="set data.max_length to at most data.seq_len, or raise data.seq_len",
             )
     bins = bin_pack([len(e.input_ids) for e in examples], seq_len, seed=seed)
-    rows = [_row([examples[i] for i in members]) for members in bins]
+    rows = [_row(examples, members) for members in bins]
     if seed is not None:
         random.Random(seed).shuffle(rows)
     return rows
@@ -191,9 +193,9 @@ def padding_fractions(
     }
 
 
-def _row(members: list[TokenizedExample]) -> PackedSequence:
-    row = PackedSequence([], [], [], [])
-    for example in members:
+def _row(examples: Sequence[TokenizedExample], members: list[int]) -> PackedSequence:
+    row = PackedSequence([], [], [], [], list(members))
+    for example in (examples[i] for i in members):
         row.input_ids.extend(example.input_ids)
         # The first label of an example would be predicted from the previous example's end.
         row.labels.extend([IGNORE_INDEX, *example.labels[1:]][: len(example.labels)])

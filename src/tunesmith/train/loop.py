@@ -11,6 +11,7 @@ accumulation and multi-process training give the same gradient as one big batch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import random
@@ -38,10 +39,16 @@ from tunesmith.train.distributed import (
     init_distributed,
 )
 from tunesmith.train.loss import summed_token_loss
-from tunesmith.train.memory import check_memory, peak_memory_mb
+from tunesmith.train.memory import (
+    available_bytes,
+    check_memory,
+    estimate_training_bytes,
+    peak_memory_mb,
+)
 from tunesmith.train.noise import embedding_noise
 from tunesmith.train.optim import build_optimizer, build_scheduler, peak_lr
 from tunesmith.train.precision import autocast, cast_frozen_weights, resolve_precision
+from tunesmith.train.prefix import PrefixCache, build_prefix_cache, verify_prefix_cache
 from tunesmith.train.runfolder import RunFolder, new_run_name, utc_now
 from tunesmith.train.save import save_best, save_final
 
@@ -119,6 +126,7 @@ def train(
     compile_plan = plan_compile(config.train.compile, context.device)
     if compile_plan.enabled:
         compile_blocks(setup.model)
+    prefix = _prefix_cache(config, setup, dataset, precision, context)
 
     params = [p for p in setup.model.parameters() if p.requires_grad]
     lr = peak_lr(config.train, config.method.name)
@@ -161,6 +169,8 @@ def train(
     try:
         base = _base_of(setup.model)
         with packed_attention(base), embedding_noise(base, config.train.neftune_alpha):
+            _verify_prefix_cache(prefix, setup, module, dataset, context, precision)
+            emit({"event": "prefix_cache", **prefix.summary()})
             _loop(
                 config,
                 context,
@@ -175,6 +185,7 @@ def train(
                 steps_per_epoch,
                 started,
                 emit,
+                prefix,
             )
     except KeyboardInterrupt:
         state.elapsed = time.perf_counter() - started
@@ -193,6 +204,7 @@ def train(
         save_final(folder, setup, loaded.tokenizer, config)
         _save_notes(folder, dataset)
         _plot(folder)
+        folder.update(prefix_cache=prefix.summary())
         record = _finish(folder, state, "succeeded")
     else:
         record = {}
@@ -202,7 +214,7 @@ def train(
 
 
 def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler, state,
-          total_steps, steps_per_epoch, started, emit) -> None:  # fmt: skip
+          total_steps, steps_per_epoch, started, emit, prefix) -> None:  # fmt: skip
     train_cfg = config.train
     pack_len = dataset.seq_len if dataset.packed else None
     while state.step < total_steps:
@@ -212,7 +224,7 @@ def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler,
             items = [dataset.train[i] for i in order[first : first + train_cfg.batch_size]]
             step_started = time.perf_counter()
             loss, tokens, grad_norm = _optimizer_step(
-                config, context, setup, module, optimizer, scheduler, items, pack_len
+                config, context, setup, module, optimizer, scheduler, items, pack_len, prefix
             )
             state.step += 1
             state.batch_in_epoch += 1
@@ -225,7 +237,7 @@ def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler,
                    "elapsed": round(time.perf_counter() - started, 3)}  # fmt: skip
             if _due(state.step, train_cfg.eval_every, total_steps) and dataset.validation:
                 row["val_loss"] = _validate(
-                    context, module, dataset.validation, train_cfg, pack_len
+                    context, module, dataset.validation, train_cfg, pack_len, prefix
                 )
                 _track_best(config, context, folder, setup, state, row["val_loss"])
                 emit({"event": "eval", "step": state.step, "val_loss": row["val_loss"]})
@@ -241,7 +253,8 @@ def _loop(config, context, folder, setup, module, dataset, optimizer, scheduler,
         state.batch_in_epoch = 0
 
 
-def _optimizer_step(config, context, setup, module, optimizer, scheduler, items, pack_len):
+def _optimizer_step(config, context, setup, module, optimizer, scheduler, items, pack_len,
+                    prefix: PrefixCache | None = None):  # fmt: skip
     """One optimizer step over `items` split across processes and micro-batches."""
     train_cfg = config.train
     mine = items[context.rank :: context.world_size]
@@ -253,11 +266,15 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
     summed = 0.0
     real_tokens = 0
     for index, chunk in enumerate(chunks):
-        batch = _collate(chunk, pad_id, pack_len)
+        batch, layout = _collate_with_layout(chunk, pad_id, pack_len)
         batch = {k: v.to(context.device) for k, v in batch.items()}
         real_tokens += sum(len(item.input_ids) for item in chunk)
         sync = index == len(chunks) - 1
-        with _maybe_no_sync(module, context, sync), autocast(precision, context.device):
+        with (
+            _maybe_no_sync(module, context, sync),
+            autocast(precision, context.device),
+            _prefix_forward(prefix, chunk, layout, batch) as batch,
+        ):
             loss_sum, _ = module(batch)
             # DDP averages gradients over processes; scale so the result is sum / step_tokens.
             (loss_sum * context.world_size / max(step_tokens, 1)).backward()
@@ -274,7 +291,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
     return loss, tokens, grad_norm
 
 
-def _validate(context, module, validation, train_cfg, pack_len) -> float:
+def _validate(context, module, validation, train_cfg, pack_len, prefix=None) -> float:
     model = module.module if hasattr(module, "module") else module
     pad_id = _pad_id_from(model.model)
     mine = validation[context.rank :: context.world_size]
@@ -285,8 +302,11 @@ def _validate(context, module, validation, train_cfg, pack_len) -> float:
     model.eval()
     with torch.no_grad(), autocast(precision, context.device):
         for start in range(0, len(mine), micro):
-            batch = _collate(mine[start : start + micro], pad_id, pack_len)
-            loss_sum, tokens = model({k: v.to(context.device) for k, v in batch.items()})
+            chunk = mine[start : start + micro]
+            batch, layout = _collate_with_layout(chunk, pad_id, pack_len)
+            batch = {k: v.to(context.device) for k, v in batch.items()}
+            with _prefix_forward(prefix, chunk, layout, batch) as batch:
+                loss_sum, tokens = model(batch)
             summed += float(loss_sum)
             count += tokens
     model.train(was_training)
@@ -468,6 +488,46 @@ def _add_replay(config, loaded, setup, dataset, precision, context, emit, identi
     }
 
 
+def _prefix_cache(config, setup, dataset, precision, context) -> PrefixCache:
+    """Keep the frozen blocks' output per example, within train.prefix_cache_mb and free memory."""
+    from tunesmith.methods.blocks import decoder_blocks
+    from tunesmith.train.loss import language_model_parts
+
+    decoder = language_model_parts(setup.model)[0]
+    wanted = config.train.prefix_cache_mb * 1024**2
+    spare = available_bytes(context.device) - estimate_training_bytes(
+        setup, config, dataset, precision
+    )
+    cache = build_prefix_cache(
+        decoder,
+        setup.first_trainable_block,
+        budget_bytes=max(0, min(wanted, spare // 2)) if wanted else 0,
+        noise=bool(config.train.neftune_alpha),
+    )
+    if cache.enabled and decoder.layers is not decoder_blocks(setup.model):
+        cache.off_reason = "the decoder's `layers` are not its transformer blocks"
+    return cache
+
+
+def _verify_prefix_cache(prefix, setup, module, dataset, context, precision) -> None:
+    loss_module = module.module if hasattr(module, "module") else module
+    item = dataset.train[0]
+    pack_len = dataset.seq_len if dataset.packed else None
+    batch, _ = _collate_with_layout([item], _pad_id_from(setup.model), pack_len)
+    batch = {k: v.to(context.device) for k, v in batch.items()}
+    with autocast(precision, context.device):
+        verify_prefix_cache(prefix, lambda b: loss_module(b)[0], item, batch)
+
+
+@contextlib.contextmanager
+def _prefix_forward(prefix, chunk, layout, batch):
+    if prefix is None:
+        yield batch
+        return
+    with prefix.forward(chunk, layout, batch) as ready:
+        yield ready
+
+
 def _check_batching(config: TunesmithConfig, context: DistContext) -> None:
     train_cfg = config.train
     if train_cfg.batch_size % (train_cfg.grad_accum * context.world_size):
@@ -529,8 +589,6 @@ def _wrap(model: torch.nn.Module, context: DistContext) -> torch.nn.Module:
 
 
 def _maybe_no_sync(module, context: DistContext, sync: bool):
-    import contextlib
-
     if context.enabled and not sync:
         return module.no_sync()
     return contextlib.nullcontext()
@@ -538,11 +596,19 @@ def _maybe_no_sync(module, context: DistContext, sync: bool):
 
 def _collate(items: list[Any], pad_id: int, pack_len: int | None) -> dict[str, torch.Tensor]:
     """Pack the examples into rows of `pack_len` tokens, or right-pad them one per row."""
+    return _collate_with_layout(items, pad_id, pack_len)[0]
+
+
+def _collate_with_layout(
+    items: list[Any], pad_id: int, pack_len: int | None
+) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
+    """The batch, and which items (by position) each of its rows holds, in order."""
     from tunesmith.data.pack import collate_packed, collate_padded, pack_even
 
     if pack_len:
-        return collate_packed(pack_even(items, pack_len), pad_token_id=pad_id)
-    return collate_padded(items, pad_id)
+        rows = pack_even(items, pack_len)
+        return collate_packed(rows, pad_token_id=pad_id), [row.members for row in rows]
+    return collate_padded(items, pad_id), [[index] for index in range(len(items))]
 
 
 def _trained_tokens(item: Any) -> int:

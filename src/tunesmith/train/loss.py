@@ -35,8 +35,11 @@ def summed_token_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch
     packed = batch.get("attention_mask") is None and "position_ids" in batch
     if packed and getattr(decoder.config, "_attn_implementation", None) == PACKED_ATTENTION:
         extra["segments"] = segment_bounds(batch["position_ids"])
+    # `inputs_embeds` holds the input of the first trained block when the frozen ones below it
+    # are skipped (tunesmith.train.prefix); the decoder then runs the blocks above only.
     hidden = decoder(
-        input_ids=batch["input_ids"],
+        input_ids=batch.get("input_ids"),
+        inputs_embeds=batch.get("inputs_embeds"),
         attention_mask=batch.get("attention_mask"),
         position_ids=batch.get("position_ids"),
         use_cache=False,
