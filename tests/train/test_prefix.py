@@ -56,6 +56,23 @@ def test_cached_freeze_run_equals_the_uncached_run(job, tmp_path, data):
     assert record(plain.run_dir)["prefix_cache"]["off_reason"] == "train.prefix_cache_mb is 0"
 
 
+def test_two_processes_with_the_cache_match_one_process(job, tmp_path):
+    from tests.train.test_loop import spawn_train
+
+    job_path = job(method=FREEZE_ONE, train={**EPOCHS, "epochs": 2})
+    cpu_only = {"CUDA_VISIBLE_DEVICES": ""}  # gloo: two ranks would need two GPUs
+    assert spawn_train([str(job_path), "--output", str(tmp_path / "one")], **cpu_only).wait() == 0
+    process = spawn_train(
+        [str(job_path), "--output", str(tmp_path / "two"), "--nproc", "2"], **cpu_only
+    )
+    _, err = process.communicate()
+    assert process.returncode == 0, err.decode()[-3000:]
+    one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    # Each rank keeps the states of the examples it runs; the second epoch starts from them.
+    assert record(tmp_path / "two")["prefix_cache"]["served"] > 0
+    assert [r["loss"] for r in one] == pytest.approx([r["loss"] for r in two], rel=1e-4)
+
+
 @pytest.mark.parametrize(
     ("method", "reason"),
     [({"name": "lora", "lora": {"r": 4}}, "every block trains"), ({"name": "full"}, "every")],
@@ -74,9 +91,7 @@ def test_embedding_noise_turns_the_cache_off(job, tmp_path):
     assert "neftune" in record(result.run_dir)["prefix_cache"]["off_reason"]
 
 
-def test_frozen_blocks_with_dropout_train_without_the_cache(
-    job, tiny_model_copy, tmp_path
-):
+def test_frozen_blocks_with_dropout_train_without_the_cache(job, tiny_model_copy, tmp_path):
     config_path = tiny_model_copy / "config.json"
     model_config = json.loads(config_path.read_text())
     config_path.write_text(json.dumps({**model_config, "attention_dropout": 0.5}))

@@ -34,8 +34,9 @@ class PackedSequence:
     labels: list[int]
     position_ids: list[int]
     lengths: list[int] = field(default_factory=list)
-    # Positions of the examples in the list they were packed from, in row order.
-    members: list[int] = field(default_factory=list)
+    # Positions of the examples in the list they were packed from, in row order: meaningful
+    # only for the list just packed, so not stored with prepared data nor compared.
+    members: list[int] = field(default_factory=list, compare=False)
 
     @property
     def trained_tokens(self) -> int:

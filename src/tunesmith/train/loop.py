@@ -257,6 +257,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
                     prefix: PrefixCache | None = None):  # fmt: skip
     """One optimizer step over `items` split across processes and micro-batches."""
     train_cfg = config.train
+    prefix = prefix or PrefixCache()  # off: every micro-batch runs the whole model
     mine = items[context.rank :: context.world_size]
     micro = max(1, math.ceil(len(mine) / train_cfg.grad_accum))
     chunks = [mine[i : i + micro] for i in range(0, len(mine), micro)]
@@ -273,7 +274,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
         with (
             _maybe_no_sync(module, context, sync),
             autocast(precision, context.device),
-            _prefix_forward(prefix, chunk, layout, batch) as batch,
+            prefix.forward(chunk, layout, batch) as batch,
         ):
             loss_sum, _ = module(batch)
             # DDP averages gradients over processes; scale so the result is sum / step_tokens.
@@ -293,6 +294,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
 
 def _validate(context, module, validation, train_cfg, pack_len, prefix=None) -> float:
     model = module.module if hasattr(module, "module") else module
+    prefix = prefix or PrefixCache()
     pad_id = _pad_id_from(model.model)
     mine = validation[context.rank :: context.world_size]
     micro = max(1, train_cfg.batch_size // train_cfg.grad_accum)
@@ -305,7 +307,7 @@ def _validate(context, module, validation, train_cfg, pack_len, prefix=None) -> 
             chunk = mine[start : start + micro]
             batch, layout = _collate_with_layout(chunk, pad_id, pack_len)
             batch = {k: v.to(context.device) for k, v in batch.items()}
-            with _prefix_forward(prefix, chunk, layout, batch) as batch:
+            with prefix.forward(chunk, layout, batch) as batch:
                 loss_sum, tokens = model(batch)
             summed += float(loss_sum)
             count += tokens
@@ -517,15 +519,6 @@ def _verify_prefix_cache(prefix, setup, module, dataset, context, precision) -> 
     batch = {k: v.to(context.device) for k, v in batch.items()}
     with autocast(precision, context.device):
         verify_prefix_cache(prefix, lambda b: loss_module(b)[0], item, batch)
-
-
-@contextlib.contextmanager
-def _prefix_forward(prefix, chunk, layout, batch):
-    if prefix is None:
-        yield batch
-        return
-    with prefix.forward(chunk, layout, batch) as ready:
-        yield ready
 
 
 def _check_batching(config: TunesmithConfig, context: DistContext) -> None:
