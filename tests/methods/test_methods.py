@@ -63,6 +63,28 @@ def test_freeze_default_trains_the_last_third_of_the_blocks_rounded_up(model):
     assert setup.first_trainable_block == 1  # 2 blocks: a third rounds up to 1
 
 
+@pytest.mark.parametrize(
+    ("patterns", "first"),
+    [
+        (["model.layers.1.mlp*"], 1),
+        (["model.norm", "model.layers.1"], 1),
+        (["model.layers"], 0),  # the parent list: every block trains
+        (["model.embed_tokens", "model.layers.1"], 0),  # the embedding feeds every block
+        (["lm_head", "model.layers.1"], 0),  # tied to the embedding in the tiny model
+        (["model.norm"], 2),  # no block trains
+    ],
+)
+def test_lowest_trained_block_never_has_a_trained_weight_below_it(model, patterns, first):
+    setup = apply_method(model, MethodConfig(name="freeze", freeze=FreezeConfig(patterns=patterns)))
+    assert setup.first_trainable_block == first
+
+
+def test_a_tied_head_makes_every_block_build_a_backward_graph(model):
+    config = FreezeConfig(trainable_layers=1, train_head=True)
+    setup = apply_method(model, MethodConfig(name="freeze", freeze=config))
+    assert setup.first_trainable_block == 0
+
+
 @pytest.mark.parametrize(("blocks", "trained"), [(1, 1), (2, 1), (3, 1), (4, 2), (30, 10)])
 def test_default_trainable_layers_is_a_third_rounded_up(blocks, trained):
     assert default_trainable_layers(blocks) == trained

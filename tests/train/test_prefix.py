@@ -185,6 +185,32 @@ def test_a_decoder_that_changes_its_input_fails_the_check(tiny_freeze):
     assert not cache.enabled and "changed the loss" in cache.off_reason
 
 
+def test_a_decoder_that_refuses_to_start_at_a_block_trains_without_the_cache(tiny_freeze):
+    decoder = language_model_parts(tiny_freeze)[0]
+    cache = build_prefix_cache(decoder, 1, budget_bytes=2**30, noise=False)
+    (item,) = examples([16])
+    batch, _ = packed([item], 64)
+
+    def needs_token_ids(module, args, kwargs):
+        if kwargs.get("input_ids") is None:
+            raise ValueError("this decoder needs input_ids")
+
+    decoder.register_forward_pre_hook(needs_token_ids, with_kwargs=True)
+    rng = torch.get_rng_state()
+    with packed_attention(tiny_freeze):
+        verify_prefix_cache(cache, lambda b: summed_token_loss(tiny_freeze, b)[0], item, batch)
+    assert not cache.enabled and "needs input_ids" in cache.off_reason
+    assert len(decoder.layers) == 2
+    assert torch.equal(torch.get_rng_state(), rng)  # the check draws nothing training would
+
+
+def test_blocks_with_mixed_attention_types_are_not_cached(tiny_freeze):
+    decoder = language_model_parts(tiny_freeze)[0]
+    decoder.config.layer_types = ["sliding_attention", "full_attention"]
+    cache = build_prefix_cache(decoder, 1, budget_bytes=2**30, noise=False)
+    assert not cache.enabled and "attention types" in cache.off_reason
+
+
 def test_a_cache_that_is_off_passes_the_batch_through(tiny_freeze):
     cache = PrefixCache()
     batch = {"input_ids": torch.ones(1, 4, dtype=torch.long)}

@@ -76,7 +76,6 @@ def _freeze(model: nn.Module, config: FreezeConfig) -> MethodSetup:
     notes: list[str] = []
     if config.patterns:
         modules = _modules_matching(model, config.patterns)
-        first = _first_block_touched(model, modules)
     else:
         blocks = decoder_blocks(model)
         count = default_trainable_layers(len(blocks))
@@ -88,15 +87,13 @@ def _freeze(model: nn.Module, config: FreezeConfig) -> MethodSetup:
                 f"model's {len(blocks)} blocks",
                 hint=f"use 1..{len(blocks)}, or method.name=full to train everything",
             )
-        first = len(blocks) - count
-        modules = list(blocks[first:])
+        modules = list(blocks[len(blocks) - count :])
         norm = final_norm(model)
         if config.train_norm and norm is not None:
             modules.append(norm)
         if config.train_head and output_head(model) is not None:
             modules.append(output_head(model))
             if head_is_tied(model):
-                first = 0
                 notes.append(
                     "the output head is tied to the input embedding, so training it also "
                     "trains the embedding and every block builds a backward graph"
@@ -104,7 +101,7 @@ def _freeze(model: nn.Module, config: FreezeConfig) -> MethodSetup:
     for module in modules:
         module.requires_grad_(True)
     setup = MethodSetup("freeze", model, [n for n, _ in trainable_parameters(model)], notes)
-    setup.first_trainable_block = first
+    setup.first_trainable_block = lowest_trained_block(model)
     return setup
 
 
@@ -148,10 +145,25 @@ def _modules_matching(model: nn.Module, patterns: list[str]) -> list[nn.Module]:
     return matched
 
 
-def _first_block_touched(model: nn.Module, modules: list[nn.Module]) -> int:
+def lowest_trained_block(model: nn.Module) -> int:
+    """Index of the lowest block with a trained weight; nothing trains below it.
+
+    Read from the parameters themselves, so patterns, parent modules and a head tied to the
+    input embedding are all accounted for: any trained weight outside the blocks other than
+    the final norm and an untied head (the embedding, say) feeds every block, so it gives 0.
+    """
     blocks = list(decoder_blocks(model))
-    wanted = {id(m) for m in modules}
     for index, block in enumerate(blocks):
-        if id(block) in wanted or any(id(m) in wanted for m in block.modules()):
-            return index
-    return 0
+        if any(p.requires_grad for p in block.parameters()):
+            first = index
+            break
+    else:
+        first = len(blocks)
+    above = {id(p) for block in blocks[first:] for p in block.parameters()}
+    norm, head = final_norm(model), output_head(model)
+    if norm is not None:
+        above.update(id(p) for p in norm.parameters())
+    if head is not None and not head_is_tied(model):
+        above.update(id(p) for p in head.parameters())
+    trained_elsewhere = any(p.requires_grad and id(p) not in above for p in model.parameters())
+    return 0 if trained_elsewhere else first

@@ -497,9 +497,12 @@ def _prefix_cache(config, setup, dataset, precision, context) -> PrefixCache:
 
     decoder = language_model_parts(setup.model)[0]
     wanted = config.train.prefix_cache_mb * 1024**2
+    # Processes on one machine share its memory, and each may keep every example it meets.
     spare = available_bytes(context.device) - estimate_training_bytes(
         setup, config, dataset, precision
     )
+    if context.device.type == "cpu":
+        spare //= max(1, context.world_size)
     cache = build_prefix_cache(
         decoder,
         setup.first_trainable_block,

@@ -103,19 +103,19 @@ class PrefixCache:
             for member in members:
                 item = items[member]
                 length = len(item.input_ids)
-                if id(item) not in self._states:
-                    state = hidden[row, offset : offset + length].detach().clone()
-                    size = state.numel() * state.element_size()
-                    if self.bytes_used + size <= self.budget_bytes:
-                        self._states[id(item)] = (item, state)
-                        self.bytes_used += size
+                size = length * hidden.shape[-1] * hidden.element_size()
+                if id(item) not in self._states and self.bytes_used + size <= self.budget_bytes:
+                    self._states[id(item)] = (item, hidden[row, offset : offset + length].clone())
+                    self.bytes_used += size
                 offset += length
 
     @contextlib.contextmanager
     def _capturing(self, captured: list[torch.Tensor]) -> Iterator[None]:
         def keep_input(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-            hidden = args[0] if args else kwargs["hidden_states"]
-            captured.append(hidden.detach())
+            hidden = args[0] if args else kwargs.get("hidden_states")
+            if isinstance(hidden, torch.Tensor):
+                # A copy: the block may not change its input in place, but nothing forbids it.
+                captured.append(hidden.detach().clone())
 
         handle = self.decoder.layers[self.first_block].register_forward_pre_hook(
             keep_input, with_kwargs=True
@@ -159,6 +159,10 @@ def build_prefix_cache(
         cache.off_reason = "the decoder keeps its blocks somewhere other than `layers`"
     elif _has_dropout(layers[:first_block]):
         cache.off_reason = "the frozen blocks use dropout, so they are not deterministic"
+    elif len(set(getattr(getattr(decoder, "config", None), "layer_types", None) or [""])) > 1:
+        # Such decoders pick each block's mask (sliding window or full) by its position in
+        # `layers`, which running the upper blocks alone would shift.
+        cache.off_reason = "the blocks mix attention types (sliding window and full)"
     else:
         cache.off_reason = None
     return cache
@@ -175,14 +179,21 @@ def verify_prefix_cache(cache: PrefixCache, loss_fn: Any, item: Any, batch: dict
     probe = PrefixCache(
         decoder=cache.decoder, first_block=cache.first_block, budget_bytes=2**62, off_reason=None
     )
-    with torch.no_grad():
-        with probe.forward([item], [[0]], batch) as whole:
-            expected = loss_fn(whole)
-        with probe.forward([item], [[0]], batch) as upper:
-            if "inputs_embeds" not in upper:
-                cache.off_reason = "the first trained block's input could not be captured"
-                return
-            got = loss_fn(upper)
+    device = batch["input_ids"].device
+    # The check must not move the random streams that training draws from (dropout above).
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            with torch.no_grad():
+                with probe.forward([item], [[0]], batch) as whole:
+                    expected = loss_fn(whole)
+                with probe.forward([item], [[0]], batch) as upper:
+                    if "inputs_embeds" not in upper:
+                        cache.off_reason = "the first trained block's input could not be captured"
+                        return
+                    got = loss_fn(upper)
+        except Exception as exc:  # a decoder that cannot start at a block trains as before
+            cache.off_reason = f"starting at block {cache.first_block} failed: {exc}"
+            return
     # The same kernels on the same values: equal but for the odd rounding difference; a real
     # mismatch (a decoder that rescales its input) moves the loss by whole percent.
     if not torch.allclose(got.float(), expected.float(), rtol=1e-5, atol=1e-6):
