@@ -311,33 +311,3 @@ def test_reranked_notes_still_keep_the_character_budget() -> None:
     index.use_reranker(_Prefers("Canada"), weight=1.0, pool=5)
     (found,) = index.closest(["Talus weight?"])
     assert found == [cheapest]
-
-
-@needs_embedder
-def test_out_of_scope_questions_join_the_notes_but_never_see_their_own(
-    tmp_path: Path, tokenizer: Any, isolated_home: Path
-) -> None:
-    redirect = "That's outside what I can help with; I only handle tents and returns."
-    asked = ["Who won the game last night?", "Write me a poem about rain.",
-             "What is the capital of Peru?", "Can you fix my Python code?"]  # fmt: skip
-    shop = [_chat(f"{c.messages[0].content} (order {n})", c.messages[1].content)
-            for n, c in enumerate(SHOP * 4)]  # fmt: skip
-    data = _write(tmp_path / "train.jsonl", shop + [_chat(q, redirect) for q in asked])
-    scope = {"enabled": True, "share": 0.2}
-    prepared = prepare_dataset(
-        DataConfig(train=data, pack=False, notes={"count": 2}, out_of_scope=scope),
-        tokenizer,
-        model_id="m",
-        context_length=512,
-    )
-    added = prepared.out_of_scope["kept"]
-    assert added > 0
-    # Every user exchange and every added off-topic question is a note inference can find.
-    assert prepared.notes["notes"] == len(NoteIndex.load(prepared.notes_dir)) == 24 + added
-    scoped = [tokenizer.decode(r.input_ids) for r in prepared.train if r.source == "out_of_scope"]
-    assert len(scoped) == added
-    for text in scoped:
-        notes, _, asked = text.partition(NOTES_HEADER)[2].rpartition("<|im_start|>user")
-        question = asked.split("<|im_end|>")[0].strip()
-        assert redirect in notes  # another declined question's note
-        assert f"Q: {question}\n" not in notes  # never its own

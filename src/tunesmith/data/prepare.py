@@ -338,27 +338,18 @@ def _build(
 def _with_notes(notes: dict[str, Any], train, validation, generated):
     """The notes of every user conversation, and each split shown its closest notes.
 
-    The index holds the training and validation conversations (what inference will search)
-    and the out-of-scope questions with their redirects, so an off-topic question asked later
-    finds a redirect among its notes; each of them is shown only notes of other conversations.
-    Augmented variants are shown the closest notes of all.
+    The index holds the training and validation conversations (what inference will search);
+    each of them is shown only notes of other conversations. Generated examples (augmented
+    variants, out-of-scope questions) are shown the closest notes of all.
     """
     _require_embedder("data.notes")
-    scoped = generated.get("out_of_scope", [])
-    index = build_index([*train, *validation, *scoped], notes["count"], notes["max_chars"])
-    starts = {"validation": len(train), "out_of_scope": len(train) + len(validation)}
-    train = annotate_examples(train, index, sources=range(len(train)))
+    index = build_index([*train, *validation], notes["count"], notes["max_chars"])
+    offset = len(train)
+    train = annotate_examples(train, index, sources=range(offset))
     validation = annotate_examples(
-        validation, index, sources=range(starts["validation"], starts["out_of_scope"])
+        validation, index, sources=range(offset, offset + len(validation))
     )
-    generated = {
-        name: annotate_examples(
-            rows,
-            index,
-            sources=range(starts[name], starts[name] + len(rows)) if name in starts else None,
-        )
-        for name, rows in generated.items()
-    }
+    generated = {name: annotate_examples(rows, index) for name, rows in generated.items()}
     return index, train, validation, generated
 
 

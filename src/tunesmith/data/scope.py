@@ -73,8 +73,7 @@ REDIRECT_MAX_WORDS = 80
 SCOPE_FRINGE = 0.05
 QUESTIONS_RESOURCE = ("off_topic", "questions.txt")
 # Bump when the questions or the way they are chosen change (part of the prepared-dataset key).
-# 2: the out-of-scope questions and their redirects join the answer notes' index.
-SCOPE_VERSION = 2
+SCOPE_VERSION = 1
 
 
 def has_redirect_phrase(answer: str) -> bool:
