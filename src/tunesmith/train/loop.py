@@ -267,7 +267,7 @@ def _optimizer_step(config, context, setup, module, optimizer, scheduler, items,
     summed = 0.0
     real_tokens = 0
     for index, chunk in enumerate(chunks):
-        batch, layout = _collate_with_layout(chunk, pad_id, pack_len)
+        batch, layout = _collate(chunk, pad_id, pack_len)
         batch = {k: v.to(context.device) for k, v in batch.items()}
         real_tokens += sum(len(item.input_ids) for item in chunk)
         sync = index == len(chunks) - 1
@@ -305,7 +305,7 @@ def _validate(context, module, validation, train_cfg, pack_len, prefix=None) -> 
     with torch.no_grad(), autocast(precision, context.device):
         for start in range(0, len(mine), micro):
             chunk = mine[start : start + micro]
-            batch, layout = _collate_with_layout(chunk, pad_id, pack_len)
+            batch, layout = _collate(chunk, pad_id, pack_len)
             batch = {k: v.to(context.device) for k, v in batch.items()}
             with prefix.forward(chunk, layout, batch) as batch:
                 loss_sum, tokens = model(batch)
@@ -518,7 +518,7 @@ def _verify_prefix_cache(prefix, setup, module, dataset, context, precision) -> 
     loss_module = module.module if hasattr(module, "module") else module
     item = dataset.train[0]
     pack_len = dataset.seq_len if dataset.packed else None
-    batch, _ = _collate_with_layout([item], _pad_id_from(setup.model), pack_len)
+    batch, _ = _collate([item], _pad_id_from(setup.model), pack_len)
     batch = {k: v.to(context.device) for k, v in batch.items()}
     with autocast(precision, context.device):
         verify_prefix_cache(prefix, lambda b: loss_module(b)[0], item, batch)
@@ -590,15 +590,13 @@ def _maybe_no_sync(module, context: DistContext, sync: bool):
     return contextlib.nullcontext()
 
 
-def _collate(items: list[Any], pad_id: int, pack_len: int | None) -> dict[str, torch.Tensor]:
-    """Pack the examples into rows of `pack_len` tokens, or right-pad them one per row."""
-    return _collate_with_layout(items, pad_id, pack_len)[0]
-
-
-def _collate_with_layout(
+def _collate(
     items: list[Any], pad_id: int, pack_len: int | None
 ) -> tuple[dict[str, torch.Tensor], list[list[int]]]:
-    """The batch, and which items (by position) each of its rows holds, in order."""
+    """Pack the examples into rows of `pack_len` tokens, or right-pad them one per row.
+
+    Also returns which items (by position) each row holds, in order.
+    """
     from tunesmith.data.pack import collate_packed, collate_padded, pack_even
 
     if pack_len:

@@ -76,11 +76,8 @@ class PrefixCache:
                 yield self._cached_batch(items, layout, batch)
             self.served += len(items)
             return
-        captured: list[torch.Tensor] = []
-        with self._capturing(captured):
+        with self._keeping(items, layout):
             yield batch
-        if captured:
-            self._keep(items, layout, captured[0])
 
     def _cached_batch(
         self, items: Sequence[Any], layout: Layout, batch: dict[str, torch.Tensor]
@@ -110,12 +107,13 @@ class PrefixCache:
                 offset += length
 
     @contextlib.contextmanager
-    def _capturing(self, captured: list[torch.Tensor]) -> Iterator[None]:
+    def _keeping(self, items: Sequence[Any], layout: Layout) -> Iterator[None]:
+        # Kept as the block receives its input, before it could change it in place: only the
+        # examples that fit the budget are copied, once each.
         def keep_input(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
             hidden = args[0] if args else kwargs.get("hidden_states")
             if isinstance(hidden, torch.Tensor):
-                # A copy: the block may not change its input in place, but nothing forbids it.
-                captured.append(hidden.detach().clone())
+                self._keep(items, layout, hidden.detach())
 
         handle = self.decoder.layers[self.first_block].register_forward_pre_hook(
             keep_input, with_kwargs=True
