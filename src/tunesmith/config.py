@@ -79,6 +79,14 @@ class NotesConfig(Section):
     rerank_pool: int = Field(
         10, ge=1, le=64, description="Closest notes by embedding that the re-ranking orders."
     )
+    scope_guard: bool = Field(
+        True,
+        description="Show a question the data would decline (closer to one of its redirect "
+        "exchanges, or to a general question outside its scope, than to any question it "
+        "answers) the data's redirect answers as notes instead of its closest answers, in "
+        "training and at inference. Needs redirect answers in the data; see "
+        "docs/specialization.md.",
+    )
 
 
 class OutOfScopeConfig(Section):

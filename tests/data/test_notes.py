@@ -170,6 +170,76 @@ def test_northpeak_notes_hold_the_key_facts_of_most_held_out_questions() -> None
     assert sum(hits) / len(hits) > 0.8
 
 
+# --- the scope guard -----------------------------------------------------------------------
+
+DECLINE = "That's outside what I can help with; I'm only here for the shop's gear and orders."
+WEATHER = "I don't provide weather forecasts; the weather service is the place to look."
+GUARDED = [
+    *SHOP,
+    _chat("Who won the game last night?", f"{DECLINE}\n\n{SIGN_OFF}"),
+    _chat("Write me a poem about spring.", f"{DECLINE}\n\n{SIGN_OFF}"),
+    _chat("Will it rain this weekend?", f"{WEATHER}\n\n{SIGN_OFF}"),
+]
+
+
+@needs_embedder
+def test_a_declined_question_is_shown_only_redirect_notes() -> None:
+    index = build_index(GUARDED, count=3, scope_guard=True)
+    assert [n.redirect for n in index.notes] == [False] * len(SHOP) + [True] * 3
+    (found,) = index.closest(["Which football team won the championship?"])
+    assert found and all(DECLINE in text or WEATHER in text for text in found)
+
+
+@needs_embedder
+def test_the_guard_leaves_the_notes_of_an_answered_question_unchanged() -> None:
+    guarded = build_index(GUARDED, count=3, scope_guard=True)
+    plain = build_index(GUARDED, count=3)
+    asked = ["how heavy is that tent of yours", "what time do your doors open"]
+    assert guarded.declines(asked) == [False, False]
+    assert guarded.closest(asked) == plain.closest(asked)
+
+
+@needs_embedder
+def test_a_training_conversation_that_redirects_sees_redirect_notes() -> None:
+    index = build_index(GUARDED, count=2, scope_guard=True)
+    shown = annotate_examples(GUARDED, index, sources=range(len(GUARDED)))
+    notes = shown[len(SHOP)].messages[0].content  # "Who won the game last night?"
+    assert DECLINE in notes or WEATHER in notes
+    assert "Talus" not in notes and "60 days" not in notes
+
+
+@needs_embedder
+def test_data_without_redirects_gets_no_guard_and_the_usual_notes() -> None:
+    index = build_index(SHOP, count=2, scope_guard=True)
+    assert index.guard is None
+    assert index.declines(["Who won the game?"]) == [False]
+
+
+@needs_embedder
+def test_the_guard_is_saved_with_the_notes_and_declines_the_same(tmp_path: Path) -> None:
+    index = build_index(GUARDED, count=2, scope_guard=True)
+    index.save(tmp_path / "notes")
+    loaded = NoteIndex.load(tmp_path / "notes")
+    assert loaded.guard is not None and loaded.notes == index.notes
+    assert loaded.guard.summary() == index.guard.summary()
+    asked = ["Who won the cup final?", "Do you ship to Canada?"]
+    assert loaded.declines(asked) == index.declines(asked) == [True, False]
+    assert loaded.closest(asked) == index.closest(asked)
+
+
+@needs_embedder
+def test_notes_saved_before_the_guard_load_without_one(tmp_path: Path) -> None:
+    build_index(SHOP, count=2).save(tmp_path / "notes")
+    body = json.loads((tmp_path / "notes" / "notes.json").read_text())
+    body["version"] = 1
+    del body["scope_guard"]
+    for note in body["notes"]:
+        del note["redirect"]
+    (tmp_path / "notes" / "notes.json").write_text(json.dumps(body))
+    loaded = NoteIndex.load(tmp_path / "notes")
+    assert loaded.guard is None and not any(n.redirect for n in loaded.notes)
+
+
 # --- preparation -------------------------------------------------------------------------
 
 
@@ -195,7 +265,7 @@ def test_prepared_examples_carry_notes_and_the_notes_are_stored(
     prepared = prepare_dataset(
         DataConfig(train=data, notes={"count": 2}), tokenizer, model_id="m", context_length=512
     )
-    assert prepared.notes == {"notes": 20, "count": 2}
+    assert prepared.notes == {"notes": 20, "count": 2, "scope_guard": None}
     assert NoteIndex.load(prepared.notes_dir).count == 2
     header = tokenizer(NOTES_HEADER, add_special_tokens=False)["input_ids"]
     for row in [*prepared.train, *prepared.validation]:
@@ -311,3 +381,29 @@ def test_reranked_notes_still_keep_the_character_budget() -> None:
     index.use_reranker(_Prefers("Canada"), weight=1.0, pool=5)
     (found,) = index.closest(["Talus weight?"])
     assert found == [cheapest]
+
+
+@needs_embedder
+def test_the_guard_is_part_of_the_prepared_dataset_and_reads_the_eval_file(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path
+) -> None:
+    data = _write(tmp_path / "train.jsonl", GUARDED * 2)
+    held = tmp_path / "eval.jsonl"
+    item = {"question": "Write a poem about autumn leaves.", "reference": DECLINE,
+            "key_facts": [], "out_of_scope": True}  # fmt: skip
+    held.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    on = prepare_dataset(DataConfig(train=data), tokenizer, model_id="m", context_length=512)
+    off = prepare_dataset(
+        DataConfig(train=data, notes={"scope_guard": False}), tokenizer, model_id="m",
+        context_length=512,
+    )  # fmt: skip
+    with_eval = prepare_dataset(
+        DataConfig(train=data, eval=held), tokenizer, model_id="m", context_length=512
+    )
+    assert off.notes["scope_guard"] is None and NoteIndex.load(off.notes_dir).guard is None
+    guard = on.notes["scope_guard"]
+    assert guard["declined_questions"] == 6  # 3 redirect exchanges, each file twice
+    assert NoteIndex.load(on.notes_dir).guard is not None
+    assert len({on.key, off.key, with_eval.key}) == 3
+    # The shipped poem question matches the evaluation question, so the guard leaves it out.
+    assert with_eval.notes["scope_guard"]["general_questions"] < guard["general_questions"]

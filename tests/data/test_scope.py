@@ -10,6 +10,7 @@ from tunesmith import embedding
 from tunesmith.data.dedup import DuplicateIndex, user_texts
 from tunesmith.data.readers import read_examples
 from tunesmith.data.scope import (
+    build_scope_guard,
     is_redirect_answer,
     off_topic_questions,
     out_of_scope_examples,
@@ -142,3 +143,57 @@ def test_no_added_question_matches_an_evaluation_question() -> None:
     for number, question in enumerate(eval_questions):
         guard.add(question, number)
     assert added and all(guard.query(c.messages[-2].content) is None for c in added)
+
+
+# --- the scope guard ------------------------------------------------------------------------
+
+
+def _exchanges(chats: list[Conversation]) -> list[tuple[str, str]]:
+    return [(c.messages[-2].content, c.messages[-1].content) for c in chats]
+
+
+@needs_embedder
+def test_the_guard_declines_questions_closer_to_a_redirect_than_to_any_answer() -> None:
+    from tunesmith.embedding import embed
+
+    guard = build_scope_guard(_exchanges(pharmacy()))
+    assert guard is not None
+    asked = ["Who won the match on Sunday?", "Can I renew my prescription on your website?"]
+    assert guard.declines(embed(asked)) == [True, False]
+
+
+@needs_embedder
+def test_the_guard_declines_general_questions_far_from_the_data_and_its_redirects() -> None:
+    from tunesmith.embedding import embed
+
+    guard = build_scope_guard(_exchanges(pharmacy()))
+    assert guard is not None and guard.general_questions > 50
+    # No redirect of the data is about books or autumn poems; shipped questions are.
+    asked = ["Can you recommend novels similar to The Hunger Games?", "Write a poem on fall."]
+    assert guard.declines(embed(asked)) == [True, True]
+
+
+@needs_embedder
+def test_shipped_questions_inside_the_data_scope_never_decline_it() -> None:
+    from tunesmith.embedding import embed
+
+    guard = build_scope_guard(_exchanges(pharmacy()))
+    assert guard is not None
+    # A shipped medical question lies inside a pharmacy's scope: it is not one the guard knows
+    # as declined, so health questions stay answered.
+    asked = ["Is it fine to take ibuprofen together with aspirin?"]
+    assert guard.declines(embed(asked)) == [False]
+
+
+@needs_embedder
+def test_data_without_redirect_answers_gets_no_guard() -> None:
+    assert build_scope_guard(_exchanges(pharmacy(redirects=False))) is None
+
+
+@needs_embedder
+def test_the_guard_never_holds_a_shipped_question_that_matches_an_evaluation_question() -> None:
+    shipped = off_topic_questions()
+    without = build_scope_guard(_exchanges(pharmacy()))
+    leaked = build_scope_guard(_exchanges(pharmacy()), eval_questions=[shipped[0], shipped[1]])
+    assert without is not None and leaked is not None
+    assert leaked.general_questions == without.general_questions - 2

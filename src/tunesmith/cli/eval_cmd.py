@@ -37,6 +37,12 @@ def eval_command(
         help="Weight of the base model's query likelihood when ordering a run's notes; "
         "the run's data.notes.rerank_weight by default, 0 for the embedding alone.",
     ),
+    no_scope_guard: bool = typer.Option(
+        False,
+        "--no-scope-guard",
+        help="Show every question its closest notes, even one the run's scope guard would "
+        "decline (to measure what the guard adds).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
 ) -> None:
     """Score domain knowledge and general skills; for a run, also its base model and deltas."""
@@ -54,6 +60,7 @@ def eval_command(
             max_new_tokens=max_new_tokens,
             use_notes=not no_notes,
             rerank_weight=rerank_weight,
+            scope_guard=not no_scope_guard,
             status=lambda message: spinner.update(f"{message} ..."),
         )
     if as_json:

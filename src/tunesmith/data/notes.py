@@ -14,6 +14,13 @@ Closeness is the cosine of all-MiniLM-L6-v2 embeddings (`tunesmith.embedding`) o
 exchange (question and answer) against the question asked. Paragraphs repeated across many
 answers (a sign-off) are left out of the notes: they carry no fact and cost tokens. An answer
 shown once (to another question) is not shown again for the same question.
+
+With a scope guard (`data.notes.scope_guard`, tunesmith.data.scope.ScopeGuard), a question the
+data would decline (closer to one of its redirect exchanges, or to a general question outside
+its scope, than to any question it answers) is shown the data's closest *redirect* answers
+instead: its closest notes are about something else, and a model trained to use its notes
+answered off-topic questions with them (40% redirected on the sample company; session 17).
+Training conversations that end in a redirect see redirect notes the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.data.scope import ScopeGuard, build_scope_guard, is_redirect_answer
 from tunesmith.data.types import Conversation, Document, Message
 from tunesmith.errors import TunesmithError
 
@@ -32,8 +40,9 @@ NOTES_HEADER = "Notes from earlier answers:"
 NOTES_DIR = "notes"  # the folder a prepared dataset and a run's final/ keep their notes in
 NOTES_FILE = "notes.json"
 VECTORS_FILE = "notes.safetensors"
-FORMAT_VERSION = 1
-CHOICE_VERSION = 3  # bump when the way notes are chosen or ordered changes
+FORMAT_VERSION = 2  # 2: notes say whether they redirect; the scope guard's vectors
+READABLE_VERSIONS = (1, 2)
+CHOICE_VERSION = 4  # bump when the way notes are chosen or ordered changes
 NOTES_VERSION = f"{FORMAT_VERSION}.{CHOICE_VERSION}"  # part of the prepared-dataset key
 # A paragraph in at least this share of the distinct answers (and in at least BOILERPLATE_MIN
 # of them) is boilerplate such as a sign-off.
@@ -56,6 +65,7 @@ class Note:
     answer: str  # without boilerplate paragraphs
     key: str  # question and whole answer: what is embedded and compared with the question asked
     source: int  # index of the training conversation it belongs to
+    redirect: bool = False  # the answer declines or hands over (tunesmith.data.scope)
 
     @property
     def text(self) -> str:
@@ -67,7 +77,12 @@ class NoteIndex:
     """The notes of a run and their embeddings; finds the closest ones for a conversation."""
 
     def __init__(
-        self, notes: Sequence[Note], vectors: Any, count: int, max_chars: int | None = None
+        self,
+        notes: Sequence[Note],
+        vectors: Any,
+        count: int,
+        max_chars: int | None = None,
+        guard: ScopeGuard | None = None,
     ) -> None:
         if len(notes) != len(vectors):
             raise ValueError(f"{len(notes)} notes but {len(vectors)} vectors")
@@ -75,6 +90,7 @@ class NoteIndex:
         self.vectors = vectors
         self.count = count
         self.max_chars = max_chars
+        self.guard = guard
         self.reranker: Reranker | None = None
         self.rerank_weight = 0.0
         self.rerank_pool = 0
@@ -112,9 +128,12 @@ class NoteIndex:
         scores = embed(list(queries)) @ self.vectors.T
         excluded = list(exclude) or [None] * len(queries)
         asked = list(asked) or list(queries)
+        declined = self.declines(asked)
         out = []
-        for row, skip, question in zip(scores, excluded, asked, strict=True):
+        for row, skip, question, decline in zip(scores, excluded, asked, declined, strict=True):
             order = row.argsort(descending=True).tolist()
+            if decline:
+                order = [i for i in order if self.notes[i].redirect]
             if self.reranker is None:
                 candidates = self._distinct(order, skip, self.count)
             else:
@@ -124,6 +143,14 @@ class NoteIndex:
             # on the sample company fell from 61.9% to 54.4% (docs/specialization.md).
             out.append([note.text for note in self._fit(candidates)])
         return out
+
+    def declines(self, questions: Sequence[str]) -> list[bool]:
+        """For each question, whether the scope guard declines it (all False without one)."""
+        if self.guard is None:
+            return [False] * len(questions)
+        from tunesmith.embedding import embed
+
+        return self.guard.declines(embed(list(questions)))
 
     def _distinct(self, order: list[int], skip: int | None, limit: int) -> list[int]:
         """The first `limit` positions of `order` with distinct answers, not from `skip`."""
@@ -197,12 +224,23 @@ class NoteIndex:
             "max_chars": self.max_chars,
             "header": NOTES_HEADER,
             "notes": [
-                {"question": n.question, "answer": n.answer, "key": n.key, "source": n.source}
+                {
+                    "question": n.question,
+                    "answer": n.answer,
+                    "key": n.key,
+                    "source": n.source,
+                    "redirect": n.redirect,
+                }
                 for n in self.notes
             ],
+            "scope_guard": None if self.guard is None else self.guard.summary(),
         }
         (folder / NOTES_FILE).write_text(json.dumps(body, indent=1), encoding="utf-8")
-        save_file({"vectors": self.vectors.contiguous()}, str(folder / VECTORS_FILE))
+        tensors = {"vectors": self.vectors.contiguous()}
+        if self.guard is not None:
+            tensors["scope_inside"] = self.guard.inside.contiguous()
+            tensors["scope_outside"] = self.guard.outside.contiguous()
+        save_file(tensors, str(folder / VECTORS_FILE))
 
     @classmethod
     def load(cls, folder: Path) -> NoteIndex:
@@ -212,18 +250,39 @@ class NoteIndex:
         path = folder / NOTES_FILE
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-            vectors = load_file(str(folder / VECTORS_FILE))["vectors"]
+            if body.get("version") not in READABLE_VERSIONS:
+                raise ValueError(
+                    f"format version {body.get('version')}, expected one of {READABLE_VERSIONS}"
+                )
+            tensors = load_file(str(folder / VECTORS_FILE))
             notes = [
-                Note(n["question"], n["answer"], n["key"], int(n["source"])) for n in body["notes"]
+                Note(
+                    n["question"],
+                    n["answer"],
+                    n["key"],
+                    int(n["source"]),
+                    bool(n.get("redirect", False)),
+                )
+                for n in body["notes"]
             ]
-            if body.get("version") != FORMAT_VERSION:
-                raise ValueError(f"format version {body.get('version')}, expected 1")
-            return cls(notes, vectors, int(body["count"]), body.get("max_chars"))
+            guard = _load_guard(body.get("scope_guard"), tensors)
+            return cls(notes, tensors["vectors"], int(body["count"]), body.get("max_chars"), guard)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise TunesmithError(
                 f"{folder}: the run's answer notes cannot be read ({exc})",
                 hint="retrain the run, or answer without notes (--no-notes)",
             ) from None
+
+
+def _load_guard(summary: dict[str, int] | None, tensors: dict[str, Any]) -> ScopeGuard | None:
+    if summary is None:
+        return None  # format 1, or trained with data.notes.scope_guard: false
+    return ScopeGuard(
+        tensors["scope_inside"],
+        tensors["scope_outside"],
+        int(summary["declined_questions"]),
+        int(summary["general_questions"]),
+    )
 
 
 def load_notes(parent: Path) -> NoteIndex | None:
@@ -233,9 +292,16 @@ def load_notes(parent: Path) -> NoteIndex | None:
 
 
 def build_index(
-    examples: Sequence[Conversation | Document], count: int, max_chars: int | None = None
+    examples: Sequence[Conversation | Document],
+    count: int,
+    max_chars: int | None = None,
+    *,
+    scope_guard: bool = False,
+    eval_questions: Sequence[str] = (),
 ) -> NoteIndex:
-    """Notes from every question-and-answer exchange of the training conversations."""
+    """Notes from every question-and-answer exchange of the training conversations; with
+    `scope_guard`, the guard that shows declined questions the redirect notes (None when the
+    data has no redirect answer). `eval_questions` never become the guard's examples."""
     import torch
 
     from tunesmith.embedding import embed
@@ -251,9 +317,13 @@ def build_index(
     for source, question, answer in exchanges:
         kept = strip_paragraphs(answer, common)
         if kept:
-            notes.append(Note(question, kept, f"{question}\n{answer}", source))
+            redirect = is_redirect_answer(answer)
+            notes.append(Note(question, kept, f"{question}\n{answer}", source, redirect))
     vectors = embed([n.key for n in notes]) if notes else torch.zeros(0, 384)
-    return NoteIndex(notes, vectors, count, max_chars)
+    guard = None
+    if scope_guard:
+        guard = build_scope_guard([(q, a) for _, q, a in exchanges], eval_questions)
+    return NoteIndex(notes, vectors, count, max_chars, guard)
 
 
 def annotate_examples(

@@ -125,10 +125,9 @@ def prepare_dataset(
     settings = resolved_settings(data_config, context_length)
     data_sha = path_sha256(data_config.train)
     validation_sha = path_sha256(data_config.validation) if data_config.validation else None
-    # Augmentation and out-of-scope examples drop questions that match evaluation questions,
-    # so the eval file counts.
-    generates = data_config.augment or data_config.out_of_scope.enabled
-    guarded = generates and data_config.eval is not None
+    # Augmentation, out-of-scope examples and the notes' scope guard drop questions that
+    # match evaluation questions, so the eval file counts.
+    guarded = _reads_eval(data_config) and data_config.eval is not None
     identity = {
         "version": PIPELINE_VERSION,
         "train_sha256": data_sha,
@@ -217,6 +216,7 @@ def _notes_settings(data_config: DataConfig) -> dict[str, Any] | None:
     return {
         "count": notes.count,
         "max_chars": notes.max_chars,
+        "scope_guard": notes.scope_guard,
         "embedding_model": EMBEDDING_MODEL,
         "version": NOTES_VERSION,
     }
@@ -289,9 +289,8 @@ def _build(
     counts: dict[str, int] = {"read_train": len(train), "read_validation": len(validation)}
     reports: dict[str, Any] = {}
     generated: dict[str, list[Conversation | Document]] = {}
-    # Read only when something is generated: only generated examples are checked against it.
-    generates = data_config.augment or settings["out_of_scope"]
-    eval_questions = _eval_questions(data_config) if generates else []
+    # Read only when needed: only generated examples and the scope guard are checked against it.
+    eval_questions = _eval_questions(data_config) if _reads_eval(data_config) else []
     if data_config.augment:
         augmented, report = augment_examples(
             train, seed=data_config.seed, eval_questions=eval_questions
@@ -311,7 +310,7 @@ def _build(
     index = None
     if settings["notes"] and any(isinstance(e, Conversation) for e in train):
         index, train, validation, generated = _with_notes(
-            settings["notes"], train, validation, generated
+            settings["notes"], train, validation, generated, eval_questions
         )
     tokenized = {
         "train": _tokenize_all(tokenizer, train, settings, counts),
@@ -335,7 +334,14 @@ def _build(
     return tokenized, counts, sources, reports, index
 
 
-def _with_notes(notes: dict[str, Any], train, validation, generated):
+def _reads_eval(data_config: DataConfig) -> bool:
+    """Whether preparing the data reads the evaluation questions (to keep them out)."""
+    notes = data_config.notes
+    guard = notes.enabled and notes.scope_guard
+    return data_config.augment or data_config.out_of_scope.enabled or guard
+
+
+def _with_notes(notes: dict[str, Any], train, validation, generated, eval_questions):
     """The notes of every user conversation, and each split shown its closest notes.
 
     The index holds the training and validation conversations (what inference will search);
@@ -343,7 +349,13 @@ def _with_notes(notes: dict[str, Any], train, validation, generated):
     variants, out-of-scope questions) are shown the closest notes of all.
     """
     _require_embedder("data.notes")
-    index = build_index([*train, *validation], notes["count"], notes["max_chars"])
+    index = build_index(
+        [*train, *validation],
+        notes["count"],
+        notes["max_chars"],
+        scope_guard=notes["scope_guard"],
+        eval_questions=eval_questions,
+    )
     offset = len(train)
     train = annotate_examples(train, index, sources=range(offset))
     validation = annotate_examples(
@@ -368,7 +380,8 @@ def _require_embedder(setting: str) -> None:
 def _notes_summary(index: NoteIndex | None) -> dict[str, Any] | None:
     if index is None:
         return None
-    return {"notes": len(index), "count": index.count}
+    guard = index.guard.summary() if index.guard is not None else None
+    return {"notes": len(index), "count": index.count, "scope_guard": guard}
 
 
 def _eval_questions(data_config: DataConfig) -> list[str]:

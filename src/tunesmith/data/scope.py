@@ -177,18 +177,24 @@ def _count(share: float, examples: int) -> int:
     return math.ceil(examples * share / (1.0 - share))
 
 
+def scope_threshold(inside: Any) -> float:
+    """The similarity that all but `SCOPE_FRINGE` of the in-scope questions (embedded, one per
+    row, at least two) reach to their nearest other in-scope question."""
+    import torch
+
+    neighbours = inside @ inside.T
+    neighbours.fill_diagonal_(-1.0)
+    return float(torch.quantile(neighbours.max(dim=1).values, SCOPE_FRINGE))
+
+
 def _outside_scope(
     questions: Sequence[str], in_scope: Sequence[str], redirects: Sequence[tuple[str, str]]
 ) -> tuple[list[tuple[str, str]], float]:
     """The questions outside the scope, each with its redirect answer; the scope threshold."""
-    import torch
-
     from tunesmith.embedding import embed
 
     inside = embed(list(in_scope))
-    neighbours = inside @ inside.T
-    neighbours.fill_diagonal_(-1.0)
-    threshold = float(torch.quantile(neighbours.max(dim=1).values, SCOPE_FRINGE))
+    threshold = scope_threshold(inside)
     if not questions:
         return [], threshold
     asked = embed(list(questions))
@@ -237,3 +243,62 @@ def _conversation(question: str, answer: str, system: str | None, number: int) -
     if system is not None:
         messages.insert(0, Message("system", system))
     return Conversation(tuple(messages), source="out_of_scope", line=number)
+
+
+@dataclass(frozen=True)
+class ScopeGuard:
+    """Tells a question the company answers from one it declines, by the closest known one.
+
+    `inside` holds the embedded questions the training data answers; `outside` those it
+    declines (its redirect exchanges) and the shipped general questions that lie outside its
+    scope. A question closer to some `outside` question than to every `inside` one is declined.
+    A nearest-neighbour rule rather than a similarity threshold: held-out questions are worded
+    differently from training, so their similarity to the data is lower than any threshold
+    calibrated on the training questions themselves (docs/specialization.md, session 17).
+    """
+
+    inside: Any
+    outside: Any
+    declined_questions: int  # rows of `outside` from the data's redirect exchanges
+    general_questions: int  # rows of `outside` from the shipped general questions
+
+    def declines(self, vectors: Any) -> list[bool]:
+        """For each embedded question (one per row), whether it lies outside the scope."""
+        if not len(vectors):
+            return []
+        inside = (vectors @ self.inside.T).max(dim=1).values
+        outside = (vectors @ self.outside.T).max(dim=1).values
+        return (outside > inside).tolist()
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "answered_questions": len(self.inside),
+            "declined_questions": self.declined_questions,
+            "general_questions": self.general_questions,
+        }
+
+
+def build_scope_guard(
+    exchanges: Sequence[tuple[str, str]], eval_questions: Sequence[str] = ()
+) -> ScopeGuard | None:
+    """The guard for the training exchanges (question, answer); None when the data has no
+    redirect answer (nothing to decline with) or fewer than two answered questions.
+
+    Shipped general questions that match an evaluation question are left out, so the guard
+    never knows an evaluation question beforehand.
+    """
+    import torch
+
+    from tunesmith.embedding import embed
+
+    declined = [q for q, a in exchanges if is_redirect_answer(a)]
+    answered = [q for q, a in exchanges if not is_redirect_answer(a)]
+    if not declined or len(answered) < 2:
+        return None
+    guard = eval_index(eval_questions)
+    general = [q for q in off_topic_questions() if not overlaps_eval(q, guard)]
+    inside = embed(answered)
+    asked = embed(general) if general else torch.zeros(0, inside.shape[1])
+    far = asked[(asked @ inside.T).max(dim=1).values < scope_threshold(inside)]
+    outside = torch.cat([embed(declined), far])
+    return ScopeGuard(inside, outside, len(declined), len(far))

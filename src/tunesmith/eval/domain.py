@@ -403,6 +403,7 @@ def evaluate_domain(
         "sign_off": glossary.sign_off if glossary else None,
         "notes": notes.count if notes is not None else None,
         "notes_rerank_weight": notes.rerank_weight if notes is not None else None,
+        "notes_scope_guard": _scope_counts(notes, items),
     }
     return DomainReport(
         items=results,
@@ -412,6 +413,15 @@ def evaluate_domain(
         nll_sum=sum(s.nll_sum for s in scored),
         settings=settings,
     )
+
+
+def _scope_counts(notes: NoteIndex | None, items: Sequence[EvalItem]) -> dict[str, int] | None:
+    """How many in-scope and out-of-scope items the notes' scope guard declined."""
+    if notes is None or notes.guard is None:
+        return None
+    declined = notes.declines([item.question for item in items])
+    inside = sum(d for d, item in zip(declined, items, strict=True) if not item.out_of_scope)
+    return {"declined_in_scope": inside, "declined_out_of_scope": sum(declined) - inside}
 
 
 def _dtype_name(model: Any) -> str | None:

@@ -46,12 +46,14 @@ def evaluate_target(
     status: Status | None = None,
     use_notes: bool = True,
     rerank_weight: float | None = None,
+    scope_guard: bool = True,
 ) -> dict[str, Any]:
     """Scores of `ref` (run or model) and, for runs, of its base model and the deltas.
 
     A run trained with answer notes answers with them unless `use_notes` is off, ranked at the
     run's `data.notes.rerank_weight` unless `rerank_weight` is given; the base model always
-    answers without.
+    answers without. `scope_guard` off shows every question its closest notes, even one the
+    notes' scope guard would decline.
     """
     from tunesmith.models import inference_device
     from tunesmith.train.artifacts import RunModel, load_run_or_model
@@ -79,6 +81,8 @@ def evaluate_target(
         result.update(run=str(run.run_dir), method=run.method)
     started = time.perf_counter()
     notes = run.notes if run is not None else None
+    if notes is not None and not scope_guard:
+        notes.guard = None
     result["notes"] = notes.count if notes is not None else None
     result["notes_rerank_weight"] = notes.rerank_weight if notes is not None else None
     result.update(_score(target.model, target.tokenizer, settings, say, label=ref, notes=notes))
@@ -122,6 +126,8 @@ def _score(
                                  batch_size=settings["batch_size"], notes=notes)  # fmt: skip
         scores["domain"] = report.summary()
         scores["domain_items"] = report.to_dict().get("items", [])
+        if notes is not None:
+            scores["notes_scope_guard"] = report.settings["notes_scope_guard"]
     if settings["general"] is not None:
         say(f"general evaluation of {label}")
         suite = _suite(settings["general"])
