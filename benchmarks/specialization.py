@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tunesmith-spec-") as folder:
-        work = Path(folder)
+        work = args.keep or Path(folder)
+        work.mkdir(parents=True, exist_ok=True)
         config = _dataset_config(args, shared, work)
         for name in args.recipes.split(","):
             overrides = RECIPES.get(name)
@@ -128,6 +129,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bitext-train", type=int, default=300)
     parser.add_argument("--bitext-eval", type=int, default=60)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="Folder to keep the run folders (and their eval.json) in; a temporary one "
+        "removed at the end by default.",
+    )
     return parser.parse_args(argv)
 
 

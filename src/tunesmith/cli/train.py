@@ -179,11 +179,21 @@ def replay_line(report: dict[str, Any]) -> str:
 
 
 def notes_line(report: dict[str, Any]) -> str:
-    """One line on the answer notes (`data.notes.enabled=false` turns them off)."""
-    return (
+    """One line on the answer notes (`data.notes.enabled=false` turns them off), and one on
+    their scope guard when the data has redirect answers."""
+    line = (
         f"answer notes: {report['notes']:,} training answers, up to {report['count']} shown "
         "with each question while training and at inference; data.notes.enabled=false turns "
         "them off"
+    )
+    guard = report.get("scope_guard")
+    if not guard:
+        return line
+    return (
+        f"{line}\nscope guard: questions closer to the data's {guard['declined_questions']:,} "
+        f"declined questions or {guard['general_questions']:,} general ones outside its scope "
+        "than to any answered one are shown the data's redirect answers; "
+        "data.notes.scope_guard=false turns it off"
     )
 
 

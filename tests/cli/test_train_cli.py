@@ -1,0 +1,18 @@
+"""What `tunesmith train` prints about the answer notes."""
+
+from __future__ import annotations
+
+from tunesmith.cli.train import notes_line
+
+
+def test_the_notes_line_names_the_switch_and_no_guard_without_redirects() -> None:
+    line = notes_line({"notes": 40, "count": 2, "scope_guard": None})
+    assert "40 training answers, up to 2 shown" in line and "data.notes.enabled=false" in line
+    assert "scope guard" not in line
+
+
+def test_the_notes_line_says_what_the_scope_guard_holds_and_how_to_turn_it_off() -> None:
+    guard = {"answered_questions": 402, "declined_questions": 24, "general_questions": 92}
+    line = notes_line({"notes": 426, "count": 4, "scope_guard": guard})
+    assert "24 declined questions or 92 general ones" in line
+    assert "data.notes.scope_guard=false" in line
