@@ -83,8 +83,8 @@ class NotesConfig(Section):
         True,
         description="Show a question the data would decline (closer to one of its redirect "
         "exchanges, or to a general question outside its scope, than to any question it "
-        "answers) the data's redirect answers as notes instead of its closest answers, in "
-        "training and at inference. Needs redirect answers in the data; see "
+        "answers) the data's redirect answers as notes instead of its closest answers, at "
+        "inference (eval, chat, generate, serve). Needs redirect answers in the data; see "
         "docs/specialization.md.",
     )
 

@@ -200,7 +200,7 @@ def test_the_guard_leaves_the_notes_of_an_answered_question_unchanged() -> None:
 
 
 @needs_embedder
-def test_a_training_conversation_that_redirects_sees_redirect_notes() -> None:
+def test_a_guarded_index_shows_a_conversation_that_redirects_redirect_notes() -> None:
     index = build_index(GUARDED, count=2, scope_guard=True)
     shown = annotate_examples(GUARDED, index, sources=range(len(GUARDED)))
     notes = shown[len(SHOP)].messages[0].content  # "Who won the game last night?"
@@ -405,5 +405,7 @@ def test_the_guard_is_part_of_the_prepared_dataset_and_reads_the_eval_file(
     assert guard["declined_questions"] == 6  # 3 redirect exchanges, each file twice
     assert NoteIndex.load(on.notes_dir).guard is not None
     assert len({on.key, off.key, with_eval.key}) == 3
+    # The guard acts at inference only: the training rows are the same with it and without.
+    assert [r.input_ids for r in on.train] == [r.input_ids for r in off.train]
     # The shipped poem question matches the evaluation question, so the guard leaves it out.
     assert with_eval.notes["scope_guard"]["general_questions"] < guard["general_questions"]
