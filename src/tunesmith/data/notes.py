@@ -125,10 +125,13 @@ class NoteIndex:
             return []
         if not self.notes:
             return [[] for _ in queries]
-        scores = embed(list(queries)) @ self.vectors.T
+        query_vectors = embed(list(queries))
+        scores = query_vectors @ self.vectors.T
         excluded = list(exclude) or [None] * len(queries)
         asked = list(asked) or list(queries)
-        declined = self.declines(asked)
+        # A one-question conversation asks what it queries: embed it once (serve, chat).
+        same = asked == list(queries)
+        declined = self.declines(asked, query_vectors if same else None)
         out = []
         for row, skip, question, decline in zip(scores, excluded, asked, declined, strict=True):
             order = row.argsort(descending=True).tolist()
@@ -144,13 +147,16 @@ class NoteIndex:
             out.append([note.text for note in self._fit(candidates)])
         return out
 
-    def declines(self, questions: Sequence[str]) -> list[bool]:
-        """For each question, whether the scope guard declines it (all False without one)."""
+    def declines(self, questions: Sequence[str], vectors: Any = None) -> list[bool]:
+        """For each question, whether the scope guard declines it (all False without one);
+        `vectors` are the questions' embeddings when the caller has them."""
         if self.guard is None:
             return [False] * len(questions)
-        from tunesmith.embedding import embed
+        if vectors is None:
+            from tunesmith.embedding import embed
 
-        return self.guard.declines(embed(list(questions)))
+            vectors = embed(list(questions))
+        return self.guard.declines(vectors)
 
     def _distinct(self, order: list[int], skip: int | None, limit: int) -> list[int]:
         """The first `limit` positions of `order` with distinct answers, not from `skip`."""
