@@ -294,9 +294,13 @@ def test_notes_without_the_embedding_model_are_a_config_error_naming_the_fix(
 ) -> None:
     monkeypatch.setattr(embedding, "embedding_model_folder", lambda: None)
     data = _write(tmp_path / "train.jsonl", SHOP * 2)
-    with pytest.raises(ConfigError, match="data.notes") as caught:
+    with pytest.raises(ConfigError, match="data.notes and data.out_of_scope need") as caught:
         prepare_dataset(DataConfig(train=data), tokenizer, model_id="m", context_length=512)
-    assert "data.notes.enabled: false" in caught.value.hint
+    assert "data.notes.enabled: false and data.out_of_scope.enabled: false" in caught.value.hint
+    with pytest.raises(ConfigError, match="data.notes needs") as caught:
+        config = DataConfig(train=data, out_of_scope={"enabled": False})
+        prepare_dataset(config, tokenizer, model_id="m", context_length=512)
+    assert caught.value.hint.endswith("or set data.notes.enabled: false")
 
 
 def test_an_answer_repeated_verbatim_is_not_boilerplate() -> None:
@@ -405,7 +409,23 @@ def test_the_guard_is_part_of_the_prepared_dataset_and_reads_the_eval_file(
     assert guard["declined_questions"] == 6  # 3 redirect exchanges, each file twice
     assert NoteIndex.load(on.notes_dir).guard is not None
     assert len({on.key, off.key, with_eval.key}) == 3
-    # The guard acts at inference only: the training rows are the same with it and without.
-    assert [r.input_ids for r in on.train] == [r.input_ids for r in off.train]
+    # The training conversations that redirect see redirect notes, as at inference.
+    assert [r.input_ids for r in on.train] != [r.input_ids for r in off.train]
     # The shipped poem question matches the evaluation question, so the guard leaves it out.
     assert with_eval.notes["scope_guard"]["general_questions"] < guard["general_questions"]
+
+
+@needs_embedder
+def test_out_of_scope_examples_are_on_by_default_and_see_only_redirect_notes(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path
+) -> None:
+    data = _write(tmp_path / "train.jsonl", GUARDED * 2)
+    config = DataConfig(train=data, pack=False, validation_share=0.0)
+    prepared = prepare_dataset(config, tokenizer, model_id="m", context_length=512)
+    added = [row for row in prepared.train if row.source == "out_of_scope"]
+    assert added and len(added) == prepared.out_of_scope["kept"]
+    for row in added:
+        text = tokenizer.decode(row.input_ids)
+        notes = text.split(NOTES_HEADER, 1)[1]
+        assert DECLINE in notes or WEATHER in notes
+        assert "Talus" not in notes and "60 days" not in notes

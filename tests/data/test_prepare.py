@@ -41,9 +41,11 @@ def write_chat(path: Path, count: int, *, start: int = 0) -> Path:
 
 
 def config(train: Path, **settings: Any) -> DataConfig:
-    # Answer notes off: these tests count rows, lengths and files of the examples themselves;
-    # prepared examples with notes are tested in tests/data/test_notes.py.
+    # Answer notes and out-of-scope examples off: these tests count rows, lengths and files of
+    # the examples themselves; prepared examples with notes are tested in
+    # tests/data/test_notes.py, out-of-scope ones below.
     settings.setdefault("notes", {"enabled": False})
+    settings.setdefault("out_of_scope", {"enabled": False})
     return DataConfig(train=train, **settings)
 
 

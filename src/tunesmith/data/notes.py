@@ -20,7 +20,8 @@ data would decline (closer to one of its redirect exchanges, or to a general que
 its scope, than to any question it answers) is shown the data's closest *redirect* answers
 instead: its closest notes are about something else, and a model trained to use its notes
 answered off-topic questions with them (40% redirected on the sample company, 65% with the
-guard; session 17). Training examples are annotated without it (tunesmith.data.prepare).
+guard; session 17). Training examples are annotated with it too (tunesmith.data.prepare), so
+the conversations that redirect learn to copy a redirect note (session 18).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ NOTES_FILE = "notes.json"
 VECTORS_FILE = "notes.safetensors"
 FORMAT_VERSION = 2  # 2: notes say whether they redirect; the scope guard's vectors
 READABLE_VERSIONS = (1, 2)
-CHOICE_VERSION = 4  # bump when the way notes are chosen or ordered changes
+CHOICE_VERSION = 5  # bump when the way notes are chosen or ordered changes
 NOTES_VERSION = f"{FORMAT_VERSION}.{CHOICE_VERSION}"  # part of the prepared-dataset key
 # A paragraph in at least this share of the distinct answers (and in at least BOILERPLATE_MIN
 # of them) is boilerplate such as a sign-off.
