@@ -82,10 +82,13 @@ RECIPES: dict[str, list[str]] = {
     # Session 11 (CPU only): LoRA in fewer passes, for a step count that fits the time goal.
     "lora-lr1e-3-epochs2": ["method.name=lora", "train.lr=1e-3", "train.epochs=2"],
     "lora-lr1e-3-seed1": ["method.name=lora", "train.lr=1e-3", "train.seed=1"],
-    # Session 14: general questions outside the data's scope, answered with its own redirects.
+    # Session 14: general questions outside the data's scope, answered with its own redirects
+    # (the default since session 18).
     "oos": ["data.out_of_scope.enabled=true"],
     # Session 15: full fine-tuning at twice the rate, once its steps got 1.7x cheaper.
     "full-lr1e-4": ["method.name=full", "train.lr=1e-4"],
+    # Session 18: out-of-scope examples are on by default; this is the default without them.
+    "no-oos": ["data.out_of_scope.enabled=false"],
 }
 
 
