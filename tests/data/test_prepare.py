@@ -291,3 +291,14 @@ def test_out_of_scope_without_the_embedding_model_is_a_clear_error(
     with pytest.raises(ConfigError, match="data.out_of_scope needs the embedding model") as err:
         prepare_dataset(config(data, out_of_scope={"enabled": True}), tokenizer, model_id=MODEL)
     assert "data.out_of_scope.enabled: false" in err.value.hint
+
+
+def test_plain_documents_need_no_embedding_model_with_the_defaults(
+    tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embedding, "embedder_available", lambda: False)
+    monkeypatch.setattr(embedding, "embedding_model_folder", lambda: None)
+    data = tmp_path / "handbook.txt"
+    data.write_text("Returns are open for 60 days.\n\nWe ship to Canada only.\n", encoding="utf-8")
+    prepared = prepare_dataset(DataConfig(train=data), tokenizer, model_id=MODEL)
+    assert prepared.train and prepared.notes is None and prepared.out_of_scope is None

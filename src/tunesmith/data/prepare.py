@@ -291,8 +291,13 @@ def _build(
     generated: dict[str, list[Conversation | Document]] = {}
     # Read only when needed: only generated examples and the scope guard are checked against it.
     eval_questions = _eval_questions(data_config) if _reads_eval(data_config) else []
-    has_notes = bool(settings["notes"]) and any(isinstance(e, Conversation) for e in train)
-    needs_embedder = {"data.notes": has_notes, "data.out_of_scope": bool(settings["out_of_scope"])}
+    # Both act on conversations only: documents alone need no embedding model.
+    chats = any(isinstance(e, Conversation) for e in train)
+    has_notes = chats and bool(settings["notes"])
+    needs_embedder = {
+        "data.notes": has_notes,
+        "data.out_of_scope": chats and bool(settings["out_of_scope"]),
+    }
     _require_embedder([name for name, on in needs_embedder.items() if on])
     if data_config.augment:
         augmented, report = augment_examples(
@@ -300,7 +305,7 @@ def _build(
         )
         generated["augmentation"] = augmented[len(train) :]
         reports["augmentation"] = report.to_dict()
-    if settings["out_of_scope"]:
+    if needs_embedder["data.out_of_scope"]:
         scoped, scope_report = out_of_scope_examples(
             train,
             share=data_config.out_of_scope.share,
