@@ -93,9 +93,9 @@ class OutOfScopeConfig(Section):
     """Out-of-scope examples: general questions answered with the data's own redirects."""
 
     # On since session 18: with the scope guard in training these examples see redirect notes,
-    # and they lifted out-of-scope redirects 70% -> 90% and 75% -> 95% (seeds 42 and 1) for
-    # -2.5 / +1.3 points of key-fact recall (docs/specialization.md). Before that (without
-    # redirect notes in training) they cost 5-12 points of recall and stayed off.
+    # and they lifted out-of-scope redirects 70/75/75% -> 90/95/85% (seeds 42, 1, 2) for
+    # -2.5 / +1.3 / -11.3 points of key-fact recall (mean -4.2, about one standard error;
+    # docs/specialization.md). Without redirect notes they cost 5-12 points and stayed off.
     enabled: bool = Field(
         True,
         description="Add general questions outside the data's scope (medical, legal, coding, "
