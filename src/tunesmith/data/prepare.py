@@ -294,18 +294,17 @@ def _build(
     # Both act on conversations only: documents alone need no embedding model.
     chats = any(isinstance(e, Conversation) for e in train)
     has_notes = chats and bool(settings["notes"])
-    needs_embedder = {
-        "data.notes": has_notes,
-        "data.out_of_scope": chats and bool(settings["out_of_scope"]),
-    }
-    _require_embedder([name for name, on in needs_embedder.items() if on])
+    adds_scope = chats and bool(settings["out_of_scope"])
+    _require_embedder(
+        [name for name, on in (("data.notes", has_notes), ("data.out_of_scope", adds_scope)) if on]
+    )
     if data_config.augment:
         augmented, report = augment_examples(
             train, seed=data_config.seed, eval_questions=eval_questions
         )
         generated["augmentation"] = augmented[len(train) :]
         reports["augmentation"] = report.to_dict()
-    if needs_embedder["data.out_of_scope"]:
+    if adds_scope:
         scoped, scope_report = out_of_scope_examples(
             train,
             share=data_config.out_of_scope.share,
@@ -353,7 +352,9 @@ def _with_notes(notes: dict[str, Any], train, validation, generated, eval_questi
 
     The index holds the training and validation conversations (what inference will search);
     each of them is shown only notes of other conversations. Generated examples (augmented
-    variants, out-of-scope questions) are shown the closest notes of all.
+    variants, out-of-scope questions) are shown the closest notes of all. With the scope
+    guard, every example it declines (a redirect conversation, an out-of-scope question) is
+    shown redirect notes only.
     """
     index = build_index(
         [*train, *validation],
