@@ -63,7 +63,8 @@ RECIPES: dict[str, list[str]] = {
     ],
     # On top of the default (freeze the last third, lr 1e-3, 5 epochs) since session 4.
     "lr2e-3": ["train.lr=2e-3"],
-    "replay20": ["train.replay.share=0.2"],
+    # Session 13's self-replay learnt the sampled tokens (the only targets then).
+    "replay20": ["train.replay.share=0.2", "train.replay.targets=tokens"],
     "neftune5": ["train.neftune_alpha=5"],
     # The default before answer notes (session 8).
     "no-notes": ["data.notes.enabled=false"],
@@ -89,6 +90,10 @@ RECIPES: dict[str, list[str]] = {
     "full-lr1e-4": ["method.name=full", "train.lr=1e-4"],
     # Session 18: out-of-scope examples are on by default; this is the default without them.
     "no-oos": ["data.out_of_scope.enabled=false"],
+    # Session 19: self-replay learning the base model's distribution (KL), not its samples.
+    "replay-kl20": ["train.replay.share=0.2"],
+    "replay-kl10": ["train.replay.share=0.1"],
+    "replay-kl30": ["train.replay.share=0.3"],
 }
 
 

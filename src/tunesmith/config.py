@@ -222,6 +222,18 @@ class ReplayConfig(Section):
     )
     max_tokens: int = Field(128, ge=8, le=1024, description="Length cap of each sample, in tokens.")
     temperature: float = Field(1.0, gt=0, le=2.0, description="Sampling temperature.")
+    targets: Literal["tokens", "distribution"] = Field(
+        "distribution",
+        description="distribution: learn the base model's next-token probabilities on its "
+        "samples (KL divergence), which only resists drift; tokens: learn the sampled tokens.",
+    )
+    top_k: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="With targets=distribution: the base model's most likely tokens kept per "
+        "position; the rest of its probability counts as one more outcome.",
+    )
 
 
 class TrainConfig(Section):

@@ -171,10 +171,15 @@ class _Reporter:
 
 def replay_line(report: dict[str, Any]) -> str:
     """One line on the base model's own samples mixed in (train.replay.share=0 turns it off)."""
+    learnt = (
+        f"its top-{report['top_k']} next-token probabilities learnt"
+        if report.get("targets") == "distribution"
+        else "its sampled tokens learnt"
+    )
     return (
         f"replay: {report['samples']} samples of the base model's own text "
-        f"({report['tokens']:,} tokens, {report['share']:.0%} of examples) against forgetting; "
-        "train.replay.share=0 turns it off"
+        f"({report['tokens']:,} tokens, {report['share']:.0%} of examples, {learnt}) against "
+        "forgetting; train.replay.share=0 turns it off"
     )
 
 

@@ -8,7 +8,7 @@ reports can point at it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -44,6 +44,19 @@ class Document:
     line: int = 0
 
 
+@dataclass(frozen=True)
+class SoftTargets:
+    """Next-token distributions to learn instead of the labels (self-replay against forgetting).
+
+    Row j is the distribution of the token at position j + 1: `ids` and `probs` are tensors
+    [len(input_ids) - 1, k] holding the k most likely tokens and their probabilities; whatever
+    probability the k leave counts as one more outcome.
+    """
+
+    ids: Any
+    probs: Any
+
+
 @dataclass
 class TokenizedExample:
     """Token ids with labels: -100 marks positions that carry no loss."""
@@ -53,6 +66,7 @@ class TokenizedExample:
     source: str = ""
     line: int = 0
     meta: dict[str, int] = field(default_factory=dict)
+    soft_targets: SoftTargets | None = field(default=None, compare=False, repr=False)
 
     @property
     def trained_tokens(self) -> int:

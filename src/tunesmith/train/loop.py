@@ -25,6 +25,7 @@ import torch
 
 from tunesmith.allocator import active_allocator, allocator_options
 from tunesmith.config import TunesmithConfig
+from tunesmith.data.types import SoftTargets
 from tunesmith.errors import ConfigError, TunesmithError
 from tunesmith.methods import MethodSetup, apply_method
 from tunesmith.models import load_model
@@ -38,7 +39,7 @@ from tunesmith.train.distributed import (
     broadcast_flag,
     init_distributed,
 )
-from tunesmith.train.loss import summed_token_loss
+from tunesmith.train.loss import soft_target_batch, summed_token_loss
 from tunesmith.train.memory import (
     available_bytes,
     check_memory,
@@ -482,11 +483,16 @@ def _add_replay(config, loaded, setup, dataset, precision, context, emit, identi
     if cap is not None:
         for example in examples:
             del example.input_ids[cap:], example.labels[cap:]
+            soft = example.soft_targets
+            if soft is not None and soft.ids.shape[0] > cap - 1:
+                example.soft_targets = SoftTargets(soft.ids[: cap - 1], soft.probs[: cap - 1])
     dataset.train = [*dataset.train, *examples]
     return {
         "share": replay_config.share,
         "samples": len(examples),
         "tokens": sum(len(example.input_ids) for example in examples),
+        "targets": replay_config.targets,
+        "top_k": replay_config.top_k if replay_config.targets == "distribution" else None,
     }
 
 
@@ -601,8 +607,10 @@ def _collate(
 
     if pack_len:
         rows = pack_even(items, pack_len)
-        return collate_packed(rows, pad_token_id=pad_id), [row.members for row in rows]
-    return collate_padded(items, pad_id), [[index] for index in range(len(items))]
+        batch, layout = collate_packed(rows, pad_token_id=pad_id), [row.members for row in rows]
+    else:
+        batch, layout = collate_padded(items, pad_id), [[index] for index in range(len(items))]
+    return {**batch, **soft_target_batch(items, layout, batch["input_ids"].shape[1])}, layout
 
 
 def _trained_tokens(item: Any) -> int:
