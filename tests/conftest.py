@@ -189,7 +189,10 @@ def make_config(tmp_path: Path, model_dir: Path, data_path: Path, **sections: di
             "notes": {"enabled": False},
         },
         "method": {"name": "lora", "lora": {"r": 4}},
+        # Self-replay off too: its samples add steps and sampling time to every job; it has its
+        # own tests (tests/train/test_replay.py).
         "train": {
+            "replay": {"share": 0.0},
             "max_steps": 4,
             "batch_size": 4,
             "eval_every": 2,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunesmith.cli.train import notes_line
+from tunesmith.cli.train import notes_line, replay_line
 
 
 def test_the_notes_line_names_the_switch_and_no_guard_without_redirects() -> None:
@@ -16,3 +16,12 @@ def test_the_notes_line_says_what_the_scope_guard_holds_and_how_to_turn_it_off()
     line = notes_line({"notes": 426, "count": 4, "scope_guard": guard})
     assert "24 declined questions or 92 general ones" in line
     assert "data.notes.scope_guard=false" in line
+
+
+def test_the_replay_line_says_what_is_learnt_and_how_to_turn_it_off() -> None:
+    report = {"samples": 85, "tokens": 9746, "share": 0.2, "targets": "distribution", "top_k": 64}
+    line = replay_line(report)
+    assert "85 samples" in line and "9,746 tokens" in line and "20% of examples" in line
+    assert "top-64 next-token probabilities" in line
+    assert "train.replay.share=0" in line
+    assert "sampled tokens" in replay_line({**report, "targets": "tokens", "top_k": None})
