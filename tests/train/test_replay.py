@@ -7,8 +7,8 @@ import pytest
 from tunesmith.config import ReplayConfig, load_config
 from tunesmith.data.types import IGNORE_INDEX
 from tunesmith.models import load_model
-from tunesmith.train.loop import train
 from tunesmith.train import replay as replay_module
+from tunesmith.train.loop import train
 from tunesmith.train.replay import replay_count, replay_dir, replay_examples, start_token_id
 
 
