@@ -246,9 +246,10 @@ def test_corrupted_newest_checkpoint_falls_back_to_previous(long_job, tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"
 
 
-def test_two_processes_match_one_process(job, tmp_path):
+@pytest.mark.parametrize("replay_share", [0.0, 0.3])  # replay: soft targets split by rank
+def test_two_processes_match_one_process(job, tmp_path, replay_share):
     job_path = job(
-        train={"max_steps": 3, "batch_size": 4, "eval_every": 3},
+        train={"max_steps": 3, "batch_size": 4, "eval_every": 3, "replay": {"share": replay_share}},
         method={"name": "lora", "lora": {"r": 4, "dropout": 0.0}},  # dropout masks differ
     )
     single = tmp_path / "single"
