@@ -94,6 +94,7 @@ RECIPES: dict[str, list[str]] = {
     "replay-kl20": ["train.replay.share=0.2"],
     "replay-kl10": ["train.replay.share=0.1"],
     "replay-kl30": ["train.replay.share=0.3"],
+    "replay-long": ["train.replay.max_tokens=256"],
 }
 
 
