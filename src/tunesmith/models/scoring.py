@@ -114,7 +114,7 @@ def score_requests(
     share = share_context and _supports_masks(model)
     rows = sorted(_rows(requests, limit, share), key=lambda row: -len(row.tokens))
     scores: list[Score | None] = [None] * len(requests)
-    with _evaluating(model):
+    with evaluating(model):
         for batch in _batches(rows, batch_size):
             for index, score in _score_batch(model, batch, pad_id).items():
                 scores[index] = score
@@ -252,7 +252,7 @@ def _forward(model: Any, ids: Any, keep: int, extra: dict[str, Any]) -> Any:
 
 
 @contextmanager
-def _evaluating(model: Any) -> Iterator[None]:
+def evaluating(model: Any) -> Iterator[None]:
     """Eval mode (no dropout, LoRA dropout included) for the duration, then as it was."""
     was_training = bool(getattr(model, "training", False))
     model.eval()

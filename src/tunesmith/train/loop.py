@@ -25,7 +25,6 @@ import torch
 
 from tunesmith.allocator import active_allocator, allocator_options
 from tunesmith.config import TunesmithConfig
-from tunesmith.data.types import SoftTargets
 from tunesmith.errors import ConfigError, TunesmithError
 from tunesmith.methods import MethodSetup, apply_method
 from tunesmith.models import load_model
@@ -477,15 +476,8 @@ def _add_replay(config, loaded, setup, dataset, precision, context, emit, identi
         seed=config.train.seed,
         model_sha256=identity()["sha256"],
         precision_context=autocast(precision, context.device),
+        max_length=(dataset.seq_len if dataset.packed else None) or config.data.max_length,
     )
-    # A packed row holds whole examples, so a sample longer than a row is cut to fit.
-    cap = (dataset.seq_len if dataset.packed else None) or config.data.max_length
-    if cap is not None:
-        for example in examples:
-            del example.input_ids[cap:], example.labels[cap:]
-            soft = example.soft_targets
-            if soft is not None and soft.ids.shape[0] > cap - 1:
-                example.soft_targets = SoftTargets(soft.ids[: cap - 1], soft.probs[: cap - 1])
     dataset.train = [*dataset.train, *examples]
     return {
         "share": replay_config.share,

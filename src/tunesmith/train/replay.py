@@ -27,6 +27,7 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from tunesmith.config import ReplayConfig
 from tunesmith.data.types import IGNORE_INDEX, SoftTargets, TokenizedExample
 from tunesmith.home import tunesmith_home
 from tunesmith.models.loader import stop_token_ids
+from tunesmith.models.scoring import evaluating
 
 # Bump when the sampling rules change, so old cached samples are not reused.
 REPLAY_VERSION = 1
@@ -63,8 +65,10 @@ def replay_examples(
     seed: int,
     model_sha256: str,
     precision_context: Any = None,
+    max_length: int | None = None,
 ) -> list[TokenizedExample]:
-    """`count` samples of the model's own text as training examples (every token trained)."""
+    """`count` samples of the model's own text as training examples (every token trained),
+    each cut to `max_length` tokens (with its targets) when given."""
     if count < 1:
         return []
     start = start_token_id(tokenizer)
@@ -83,16 +87,17 @@ def replay_examples(
     if samples is None:
         samples = sample_texts(model, tokenizer, config, count, seed, start, precision_context)
         _write(path, {**identity, "samples": samples})
-    examples = [_as_example(ids, index) for index, ids in enumerate(samples)]
+    targets: list[SoftTargets | None] = [None] * len(samples)
     if config.targets == "distribution":
         targets_path = path.with_name(f"{key}-top{config.top_k}.safetensors")
         targets = _load_targets(targets_path, samples)
         if targets is None:
             targets = base_distributions(model, samples, config.top_k, precision_context)
             _write_targets(targets_path, targets)
-        for example, soft in zip(examples, targets, strict=True):
-            example.soft_targets = soft
-    return examples
+    return [
+        _as_example(ids, soft, index, max_length)
+        for index, (ids, soft) in enumerate(zip(samples, targets, strict=True))
+    ]
 
 
 def replay_dir() -> Path:
@@ -126,13 +131,15 @@ def sample_texts(
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     samples: list[list[int]] = []
-    was_training = model.training
-    model.eval()
     try:
         for first in range(0, count, GENERATION_BATCH):
             size = min(GENERATION_BATCH, count - first)
             ids = torch.full((size, 1), start, dtype=torch.long, device=model.device)
-            with torch.inference_mode(), precision_context or contextlib.nullcontext():
+            with (
+                evaluating(model),
+                torch.inference_mode(),
+                precision_context or contextlib.nullcontext(),
+            ):
                 output = model.generate(
                     input_ids=ids,
                     attention_mask=torch.ones_like(ids),
@@ -146,7 +153,6 @@ def sample_texts(
                 )
             samples.extend(_trim(row, stops) for row in output.tolist())
     finally:
-        model.train(was_training)
         torch.random.set_rng_state(generator_state)
     return samples
 
@@ -155,27 +161,24 @@ def base_distributions(
     model: Any, samples: list[list[int]], top_k: int, precision_context: Any = None
 ) -> list[SoftTargets]:
     """The model's `top_k` next-token probabilities at every position of each sample."""
-    was_training = model.training
-    model.eval()
     targets: list[SoftTargets] = []
-    try:
-        for first in range(0, len(samples), DISTRIBUTION_BATCH):
-            batch = samples[first : first + DISTRIBUTION_BATCH]
-            width = max(len(ids) for ids in batch)
-            ids = torch.tensor([row + [row[-1]] * (width - len(row)) for row in batch])
-            mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in batch])
-            with torch.inference_mode(), precision_context or contextlib.nullcontext():
-                logits = model(
-                    input_ids=ids.to(model.device), attention_mask=mask.to(model.device)
-                ).logits
-            probs, top = torch.softmax(logits.float(), dim=-1).topk(top_k, dim=-1)
-            for row, sample in enumerate(batch):
-                length = len(sample) - 1  # no target after the last token
-                targets.append(
-                    SoftTargets(top[row, :length].int().cpu(), probs[row, :length].cpu())
-                )
-    finally:
-        model.train(was_training)
+    for first in range(0, len(samples), DISTRIBUTION_BATCH):
+        batch = samples[first : first + DISTRIBUTION_BATCH]
+        width = max(len(ids) for ids in batch)
+        ids = torch.tensor([row + [row[-1]] * (width - len(row)) for row in batch])
+        mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in batch])
+        with (
+            evaluating(model),
+            torch.inference_mode(),
+            precision_context or contextlib.nullcontext(),
+        ):
+            logits = model(
+                input_ids=ids.to(model.device), attention_mask=mask.to(model.device)
+            ).logits
+        probs, top = torch.softmax(logits.float(), dim=-1).topk(top_k, dim=-1)
+        for row, sample in enumerate(batch):
+            length = len(sample) - 1  # no target after the last token
+            targets.append(SoftTargets(top[row, :length].int().cpu(), probs[row, :length].cpu()))
     return targets
 
 
@@ -197,17 +200,13 @@ def _load_targets(path: Path, samples: list[list[int]]) -> list[SoftTargets] | N
 
 
 def _write_targets(path: Path, targets: list[SoftTargets]) -> None:
-    """Written under a temporary name, then renamed, as the samples are."""
     from safetensors.torch import save_file
 
     tensors = {}
     for index, soft in enumerate(targets):
         tensors[f"{index}.ids"] = soft.ids.contiguous()
         tensors[f"{index}.probs"] = soft.probs.contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    save_file(tensors, temporary)
-    os.replace(temporary, path)
+    _replace(path, lambda temporary: save_file(tensors, temporary))
 
 
 def _trim(row: list[int], stops: list[int]) -> list[int]:
@@ -218,9 +217,14 @@ def _trim(row: list[int], stops: list[int]) -> list[int]:
     return row
 
 
-def _as_example(ids: list[int], index: int) -> TokenizedExample:
+def _as_example(
+    ids: list[int], soft: SoftTargets | None, index: int, max_length: int | None
+) -> TokenizedExample:
+    ids = ids[:max_length]  # a packed row holds whole examples, so a long sample is cut to fit
+    if soft is not None:
+        soft = SoftTargets(soft.ids[: len(ids) - 1], soft.probs[: len(ids) - 1])
     labels = [IGNORE_INDEX, *ids[1:]]
-    return TokenizedExample(input_ids=list(ids), labels=labels, source="replay", line=index + 1)
+    return TokenizedExample(ids, labels, source="replay", line=index + 1, soft_targets=soft)
 
 
 def _load(path: Path) -> list[list[int]] | None:
@@ -231,8 +235,12 @@ def _load(path: Path) -> list[list[int]] | None:
 
 
 def _write(path: Path, payload: dict[str, Any]) -> None:
+    _replace(path, lambda temporary: temporary.write_text(json.dumps(payload), encoding="utf-8"))
+
+
+def _replace(path: Path, write: Callable[[Path], Any]) -> None:
     """Write under a temporary name, then rename: a half-written file is never read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    temporary.write_text(json.dumps(payload), encoding="utf-8")
+    write(temporary)
     os.replace(temporary, path)
