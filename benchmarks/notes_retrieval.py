@@ -6,7 +6,9 @@ question vs question + answer), and re-ranked: the top `--pool` candidates score
 w x the mean log-probability a language model gives the question after the note ("query
 likelihood"). The retrieval ceiling of the answer notes and the lead for ranking them
 (docs/specialization.md, "Ranking the notes"). A second row ranks by session 12's focus
-ranking (`focus_ranking`), which the product tried and dropped.
+ranking (`focus_ranking`), which the product tried and dropped. Then, for each of
+`--retriever-epochs`, the product's tuned retriever (`data.notes.retriever_epochs`): a copy of
+the embedding model tuned on the training questions against their own answers (session 20).
 
     python benchmarks/notes_retrieval.py                        # cosine only, seconds
     python benchmarks/notes_retrieval.py --rerank --weights 0.2,0.5   # + base model, ~5 min
@@ -113,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2-135m-instruct", help="Model, or a run.")
     parser.add_argument("--pool", type=int, default=10, help="Candidates re-ranked.")
     parser.add_argument("--weights", default="0.2,0.5", help="Weights of the likelihood.")
+    parser.add_argument(
+        "--retriever-epochs", default="1", help="Passes of the tuned retriever's rows (0: none)."
+    )
     parser.add_argument("--limit", type=int, default=0, help="First N questions only (0: all).")
     parser.add_argument("--out", type=Path, help="Write the rows as JSON here.")
     args = parser.parse_args(argv)
 
-    from tunesmith.data.notes import build_index
+    from tunesmith.config import NotesConfig
+    from tunesmith.data.notes import build_index, tune_index_retriever
 
     train_intents: list[str] = []
     if args.dataset == "northpeak":
@@ -136,9 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         unit = "share with a note of the question's own intent within the first k notes"
     candidates = index.closest(questions)  # closest first, distinct answers, `pool` of them
     rows: list[dict[str, Any]] = [
-        {"ranking": "cosine (as built)", "within": within(candidates, targets)},
+        {"ranking": "cosine, base model", "within": within(candidates, targets)},
         {"ranking": FOCUS_RANKING, "within": within(focus_ranking(index, questions), targets)},
     ]
+    for epochs in (int(e) for e in args.retriever_epochs.split(",") if int(e) > 0):
+        tuned = build_index(train, count=args.pool)
+        tuned.use_retriever(tune_index_retriever(tuned, epochs))
+        name = f"tuned retriever, {epochs} pass{'es' if epochs > 1 else ''}"
+        name += " (shipped)" if epochs == NotesConfig().retriever_epochs else ""
+        rows.append({"ranking": name, "within": within(tuned.closest(questions), targets)})
     if args.rerank:
         score = _memo(query_likelihood(args.model))  # each weight re-orders the same scores
         for weight in (float(w) for w in args.weights.split(",")):

@@ -79,6 +79,16 @@ class NotesConfig(Section):
     rerank_pool: int = Field(
         10, ge=1, le=64, description="Closest notes by embedding that the re-ranking orders."
     )
+    # 1 pass: on the sample company a second one found the same notes (session 20).
+    retriever_epochs: int = Field(
+        1,
+        ge=0,
+        le=10,
+        description="Passes that tune a copy of the embedding model on the training questions "
+        "against their own answers, so it finds the right note for a question worded "
+        "differently; the tuned copy is saved with the run and finds the notes at inference. "
+        "0: the base embedding model.",
+    )
     scope_guard: bool = Field(
         True,
         description="Show a question the data would decline (closer to one of its redirect "

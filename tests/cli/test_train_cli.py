@@ -11,6 +11,12 @@ def test_the_notes_line_names_the_switch_and_no_guard_without_redirects() -> Non
     assert "scope guard" not in line
 
 
+def test_the_notes_line_says_the_retriever_was_tuned_and_how_to_turn_it_off() -> None:
+    line = notes_line({"notes": 40, "count": 4, "scope_guard": None, "retriever_epochs": 1})
+    assert "tuned (1 pass)" in line and "data.notes.retriever_epochs=0" in line
+    assert "retriever" not in notes_line({"notes": 40, "count": 4, "retriever_epochs": 0})
+
+
 def test_the_notes_line_says_what_the_scope_guard_holds_and_how_to_turn_it_off() -> None:
     guard = {"answered_questions": 402, "declined_questions": 24, "general_questions": 92}
     line = notes_line({"notes": 426, "count": 4, "scope_guard": guard})

@@ -12,11 +12,13 @@ from tunesmith import embedding
 from tunesmith.config import DataConfig
 from tunesmith.data.notes import (
     NOTES_HEADER,
+    RETRIEVER_FILE,
     NoteIndex,
     annotate_examples,
     boilerplate,
     build_index,
     notes_query,
+    tune_index_retriever,
     with_notes,
 )
 from tunesmith.data.prepare import prepare_dataset
@@ -151,6 +153,40 @@ def test_saved_notes_load_back_and_find_the_same_answers(tmp_path: Path) -> None
     assert loaded.closest(["store hours"])[0][0].startswith("Q: When is the store open?")
 
 
+@needs_embedder
+def test_notes_with_a_tuned_retriever_load_back_with_it(tmp_path: Path) -> None:
+    index = build_index(SHOP, count=2)
+    index.use_retriever(tune_index_retriever(index, epochs=1))
+    index.save(tmp_path / "notes")
+    assert (tmp_path / "notes" / RETRIEVER_FILE).is_file()
+    loaded = NoteIndex.load(tmp_path / "notes")
+    assert loaded.retriever is not None
+    asked = ["store hours", "is the tent heavy", "can I send it back"]
+    assert loaded.closest(asked) == index.closest(asked)
+
+
+@needs_embedder
+def test_a_damaged_retriever_is_a_clear_error_naming_the_folder(tmp_path: Path) -> None:
+    index = build_index(SHOP, count=2)
+    index.use_retriever(tune_index_retriever(index, epochs=1))
+    index.save(tmp_path / "notes")
+    (tmp_path / "notes" / RETRIEVER_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(TunesmithError, match=str(tmp_path / "notes")):
+        NoteIndex.load(tmp_path / "notes")
+
+
+@needs_embedder
+def test_a_retriever_finds_notes_but_the_guard_still_declines_with_the_base_model() -> None:
+    index = build_index(GUARDED, count=2, scope_guard=True)
+    asked = ["Who won the cup final?", "Do you ship to Canada?"]
+    declined = index.declines(asked)
+    index.use_retriever(tune_index_retriever(index, epochs=1))
+    assert index.declines(asked) == declined == [True, False]
+    (off_topic, shipping) = index.closest(asked)
+    assert all(DECLINE in text or WEATHER in text for text in off_topic)
+    assert shipping[0].startswith("Q: Do you ship abroad?")
+
+
 def test_damaged_notes_are_a_clear_error_naming_the_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(TunesmithError, match=str(tmp_path)):
@@ -257,6 +293,12 @@ def _write(path: Path, conversations: list[Conversation]) -> Path:
     return path
 
 
+def _prepared(data: Path, tokenizer: Any, **options: Any) -> Any:
+    return prepare_dataset(
+        DataConfig(train=data, **options), tokenizer, model_id="m", context_length=512
+    )
+
+
 @needs_embedder
 def test_prepared_examples_carry_notes_and_the_notes_are_stored(
     tmp_path: Path, tokenizer: Any, isolated_home: Path
@@ -265,7 +307,7 @@ def test_prepared_examples_carry_notes_and_the_notes_are_stored(
     prepared = prepare_dataset(
         DataConfig(train=data, notes={"count": 2}), tokenizer, model_id="m", context_length=512
     )
-    assert prepared.notes == {"notes": 20, "count": 2, "scope_guard": None}
+    assert prepared.notes == {"notes": 20, "count": 2, "scope_guard": None, "retriever_epochs": 1}
     assert NoteIndex.load(prepared.notes_dir).count == 2
     header = tokenizer(NOTES_HEADER, add_special_tokens=False)["input_ids"]
     for row in [*prepared.train, *prepared.validation]:
@@ -279,14 +321,24 @@ def test_notes_on_and_off_are_different_prepared_datasets(
     tmp_path: Path, tokenizer: Any, isolated_home: Path
 ) -> None:
     data = _write(tmp_path / "train.jsonl", SHOP * 2)
-    on = prepare_dataset(DataConfig(train=data), tokenizer, model_id="m", context_length=512)
-    off = prepare_dataset(
-        DataConfig(train=data, notes={"enabled": False}), tokenizer, model_id="m",
-        context_length=512,
-    )  # fmt: skip
+    on, off = _prepared(data, tokenizer), _prepared(data, tokenizer, notes={"enabled": False})
     assert on.key != off.key
     assert off.notes is None and off.notes_dir is None
     assert sum(len(r.input_ids) for r in on.train) > sum(len(r.input_ids) for r in off.train)
+
+
+@needs_embedder
+def test_the_tuned_retriever_is_stored_with_the_prepared_notes_unless_turned_off(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path
+) -> None:
+    data = _write(tmp_path / "train.jsonl", SHOP * 2)
+    tuned = _prepared(data, tokenizer)
+    base = _prepared(data, tokenizer, notes={"retriever_epochs": 0})
+    assert tuned.key != base.key
+    assert (tuned.notes_dir / RETRIEVER_FILE).is_file()
+    assert not (base.notes_dir / RETRIEVER_FILE).exists()
+    assert NoteIndex.load(tuned.notes_dir).retriever is not None
+    assert NoteIndex.load(base.notes_dir).retriever is None
 
 
 def test_notes_without_the_embedding_model_are_a_config_error_naming_the_fix(

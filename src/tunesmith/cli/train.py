@@ -191,6 +191,12 @@ def notes_line(report: dict[str, Any]) -> str:
         "with each question while training and at inference; data.notes.enabled=false turns "
         "them off"
     )
+    if report.get("retriever_epochs"):
+        line += (
+            f"\nnotes retriever: the embedding model tuned ({report['retriever_epochs']} pass) on "
+            "the training questions against their answers finds them; "
+            "data.notes.retriever_epochs=0 uses the base model"
+        )
     guard = report.get("scope_guard")
     if not guard:
         return line
