@@ -294,7 +294,8 @@ def test_a_run_with_answer_notes_keeps_them_beside_the_final_weights(notes_run):
     assert (final / "notes.json").is_file() and (final / "notes.safetensors").is_file()
     record = json.loads((notes_run / "run.json").read_text())
     # 10 conversations (9 train, 1 validation), all searchable at inference.
-    assert record["data"]["answer_notes"] == {"notes": 10, "count": 2, "scope_guard": None}
+    expected = {"notes": 10, "count": 2, "scope_guard": None, "retriever_epochs": 1}
+    assert record["data"]["answer_notes"] == expected
 
 
 def test_a_run_without_answer_notes_has_no_notes_folder(job, tmp_path, capsys):
