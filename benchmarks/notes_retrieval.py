@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tunesmith.config import NotesConfig
-    from tunesmith.data.notes import build_index, tune_index_retriever
+    from tunesmith.data.notes import build_index
 
     train_intents: list[str] = []
     if args.dataset == "northpeak":
@@ -146,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         {"ranking": FOCUS_RANKING, "within": within(focus_ranking(index, questions), targets)},
     ]
     for epochs in (int(e) for e in args.retriever_epochs.split(",") if int(e) > 0):
-        tuned = build_index(train, count=args.pool)
-        tuned.use_retriever(tune_index_retriever(tuned, epochs))
+        tuned = build_index(train, count=args.pool, retriever_epochs=epochs)
         name = f"tuned retriever, {epochs} pass{'es' if epochs > 1 else ''}"
         name += " (shipped)" if epochs == NotesConfig().retriever_epochs else ""
         rows.append({"ranking": name, "within": within(tuned.closest(questions), targets)})

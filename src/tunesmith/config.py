@@ -79,7 +79,9 @@ class NotesConfig(Section):
     rerank_pool: int = Field(
         10, ge=1, le=64, description="Closest notes by embedding that the re-ranking orders."
     )
-    # 1 pass: on the sample company a second one found the same notes (session 20).
+    # 1 pass: a second one put the fact first for 71.1% of facts instead of 69.0% on the sample
+    # company, and one seed recalled 70.3% instead of 66.9% with LAMBADA -6.0 instead of -3.0:
+    # not yet told from noise (session 20).
     retriever_epochs: int = Field(
         1,
         ge=0,

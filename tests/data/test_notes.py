@@ -18,7 +18,6 @@ from tunesmith.data.notes import (
     boilerplate,
     build_index,
     notes_query,
-    tune_index_retriever,
     with_notes,
 )
 from tunesmith.data.prepare import prepare_dataset
@@ -155,8 +154,7 @@ def test_saved_notes_load_back_and_find_the_same_answers(tmp_path: Path) -> None
 
 @needs_embedder
 def test_notes_with_a_tuned_retriever_load_back_with_it(tmp_path: Path) -> None:
-    index = build_index(SHOP, count=2)
-    index.use_retriever(tune_index_retriever(index, epochs=1))
+    index = build_index(SHOP, count=2, retriever_epochs=1)
     index.save(tmp_path / "notes")
     assert (tmp_path / "notes" / RETRIEVER_FILE).is_file()
     loaded = NoteIndex.load(tmp_path / "notes")
@@ -167,8 +165,7 @@ def test_notes_with_a_tuned_retriever_load_back_with_it(tmp_path: Path) -> None:
 
 @needs_embedder
 def test_a_damaged_retriever_is_a_clear_error_naming_the_folder(tmp_path: Path) -> None:
-    index = build_index(SHOP, count=2)
-    index.use_retriever(tune_index_retriever(index, epochs=1))
+    index = build_index(SHOP, count=2, retriever_epochs=1)
     index.save(tmp_path / "notes")
     (tmp_path / "notes" / RETRIEVER_FILE).write_bytes(b"not safetensors")
     with pytest.raises(TunesmithError, match=str(tmp_path / "notes")):
@@ -177,10 +174,9 @@ def test_a_damaged_retriever_is_a_clear_error_naming_the_folder(tmp_path: Path) 
 
 @needs_embedder
 def test_a_retriever_finds_notes_but_the_guard_still_declines_with_the_base_model() -> None:
-    index = build_index(GUARDED, count=2, scope_guard=True)
     asked = ["Who won the cup final?", "Do you ship to Canada?"]
-    declined = index.declines(asked)
-    index.use_retriever(tune_index_retriever(index, epochs=1))
+    declined = build_index(GUARDED, count=2, scope_guard=True).declines(asked)
+    index = build_index(GUARDED, count=2, scope_guard=True, retriever_epochs=1)
     assert index.declines(asked) == declined == [True, False]
     (off_topic, shipping) = index.closest(asked)
     assert all(DECLINE in text or WEATHER in text for text in off_topic)

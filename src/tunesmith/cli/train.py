@@ -193,7 +193,8 @@ def notes_line(report: dict[str, Any]) -> str:
     )
     if report.get("retriever_epochs"):
         line += (
-            f"\nnotes retriever: the embedding model tuned ({report['retriever_epochs']} pass) on "
+            f"\nnotes retriever: the embedding model tuned ({report['retriever_epochs']} "
+            f"pass{'es' if report['retriever_epochs'] > 1 else ''}) on "
             "the training questions against their answers finds them; "
             "data.notes.retriever_epochs=0 uses the base model"
         )

@@ -13,7 +13,7 @@ fixed header, and the user's own system prompt stays first.
 Closeness is the cosine of all-MiniLM-L6-v2 embeddings (`tunesmith.embedding`) of each training
 exchange (question and answer) against the question asked. By default a copy of that model is
 first tuned on the training questions against their own answers (`data.notes.retriever_epochs`,
-`tune_index_retriever`) and finds the notes in training and at inference; it is saved with the
+`build_index`) and finds the notes in training and at inference; it is saved with the
 notes. The model then sees in training the kind of notes it will see at inference: tuned at
 inference only, it found the fact more often but the model copied it less (session 20).
 Paragraphs repeated across many answers (a sign-off) are left out of the notes: they carry no
@@ -109,11 +109,6 @@ class NoteIndex:
 
     def __len__(self) -> int:
         return len(self.notes)
-
-    def use_retriever(self, retriever: Retriever) -> None:
-        """Find notes with `retriever` from now on (the notes are embedded again with it)."""
-        self.retriever = retriever
-        self.vectors = retriever.embed([note.key for note in self.notes])
 
     def use_reranker(self, reranker: Reranker, weight: float, pool: int) -> None:
         """Order the `pool` closest notes by cosine + `weight` x `reranker`'s score.
@@ -323,14 +318,6 @@ def _load_retriever(folder: Path, name: str | None) -> Retriever | None:
     return Retriever.load(folder / name)
 
 
-def tune_index_retriever(index: NoteIndex, epochs: int) -> Retriever:
-    """A retriever tuned on the index's own notes: each question against its answer."""
-    from tunesmith.embedding import tune_retriever
-
-    notes = index.notes
-    return tune_retriever([n.question for n in notes], [n.answer for n in notes], epochs=epochs)
-
-
 def load_notes(parent: Path) -> NoteIndex | None:
     """The notes saved in `parent / NOTES_DIR` (a run's final/), or None when there are none."""
     folder = parent / NOTES_DIR
@@ -344,13 +331,16 @@ def build_index(
     *,
     scope_guard: bool = False,
     eval_questions: Sequence[str] = (),
+    retriever_epochs: int = 0,
 ) -> NoteIndex:
     """Notes from every question-and-answer exchange of the training conversations; with
     `scope_guard`, the guard that shows declined questions the redirect notes (None when the
-    data has no redirect answer). `eval_questions` never become the guard's examples."""
+    data has no redirect answer). `eval_questions` never become the guard's examples. With
+    `retriever_epochs`, the notes are found by a retriever tuned for that many passes on their
+    own questions against their answers (`tunesmith.embedding.tune_retriever`)."""
     import torch
 
-    from tunesmith.embedding import embed
+    from tunesmith.embedding import embed, tune_retriever
 
     exchanges = [
         (source, question, answer)
@@ -365,11 +355,16 @@ def build_index(
         if kept:
             redirect = is_redirect_answer(answer)
             notes.append(Note(question, kept, f"{question}\n{answer}", source, redirect))
-    vectors = embed([n.key for n in notes]) if notes else torch.zeros(0, 384)
+    retriever = None
+    if retriever_epochs and notes:
+        questions, answers = [n.question for n in notes], [n.answer for n in notes]
+        retriever = tune_retriever(questions, answers, epochs=retriever_epochs)
+    encode = retriever.embed if retriever is not None else embed
+    vectors = encode([n.key for n in notes]) if notes else torch.zeros(0, 384)
     guard = None
     if scope_guard:
         guard = build_scope_guard([(q, a) for _, q, a in exchanges], eval_questions)
-    return NoteIndex(notes, vectors, count, max_chars, guard)
+    return NoteIndex(notes, vectors, count, max_chars, guard, retriever)
 
 
 def annotate_examples(

@@ -29,7 +29,6 @@ from tunesmith.data.notes import (
     NoteIndex,
     annotate_examples,
     build_index,
-    tune_index_retriever,
 )
 from tunesmith.data.pack import PackedSequence, pack_examples, padding_fractions
 from tunesmith.data.readers import read_examples
@@ -364,6 +363,7 @@ def _with_notes(notes: dict[str, Any], train, validation, generated, eval_questi
         notes["max_chars"],
         scope_guard=notes["scope_guard"],
         eval_questions=eval_questions,
+        retriever_epochs=notes["retriever_epochs"],
     )
     # With a guard, the training conversations that redirect are shown redirect notes, as a
     # declined question is at inference: the model learns to copy a redirect from its notes
@@ -371,8 +371,6 @@ def _with_notes(notes: dict[str, Any], train, validation, generated, eval_questi
     # The tuned retriever finds the training examples' notes too. Notes found by the base model
     # in training and by the tuned one at inference taught the model to copy its first note
     # less often (recall 56.9% vs 66.9% on the sample company, session 20).
-    if notes["retriever_epochs"]:
-        index.use_retriever(tune_index_retriever(index, notes["retriever_epochs"]))
     offset = len(train)
     train = annotate_examples(train, index, sources=range(offset))
     validation = annotate_examples(
