@@ -8,7 +8,9 @@ For each recipe: train with `tunesmith train` (a subprocess, timed), then `tunes
 run on the held-out evaluation set and on ARC-Easy, PIQA and LAMBADA from the shared data
 folder (deterministic subsamples of --general-limit items; the base model is scored with the
 same items, once, and every delta is tuned minus base). Prints and writes a Markdown table and
-the raw JSON under --out.
+the raw JSON under --out. With key facts, "first note" is the share of them in the first note
+each held-out question is shown: the recall of a model that copied its first note, the yardstick
+for how well the model reads its notes (session 21).
 
 Datasets: `northpeak` (the sample company: key facts, glossary, out-of-scope questions) and
 `bitext` (the real customer-support set in the shared data folder: a seeded training sample and
@@ -95,6 +97,8 @@ RECIPES: dict[str, list[str]] = {
     "replay-kl10": ["train.replay.share=0.1"],
     "replay-kl30": ["train.replay.share=0.3"],
     "replay-long": ["train.replay.max_tokens=256"],
+    # Session 21: training notes in answer order are the default; this is the order before.
+    "question-order": ["data.notes.train_order=question"],
 }
 
 
@@ -184,11 +188,33 @@ def _run_recipe(name, overrides, config, shared, args, work) -> list[dict[str, A
     general = [item for path in GENERAL for item in ("--general", str(shared / path))]
     result = _tunesmith(["eval", str(run), "--limit", str(args.general_limit), "--json", *general])
     rows = [_row(name, overrides, record, train_seconds, result)]
+    eval_file = json.loads(config.read_text())["data"]["eval"]
+    rows[0]["first_note_recall"] = first_note_recall(run, Path(eval_file))
     for weight in filter(None, args.rerank_weights.split(",")):
         again = _tunesmith(["eval", str(run), "--no-general", "--rerank-weight", weight, "--json"])
         again.update({k: result.get(k) for k in ("general", "base_general")})
         rows.append(_row(f"{name}, rerank {weight}", overrides, record, train_seconds, again))
     return rows
+
+
+def first_note_recall(run: Path, eval_file: Path) -> float | None:
+    """Share of the in-scope held-out key facts found in the first note each question is
+    shown at inference (None without notes or key facts)."""
+    from tunesmith.data.notes import load_notes
+    from tunesmith.eval.domain import load_eval_items
+    from tunesmith.eval.metrics import facts_found
+
+    index = load_notes(run / "final")
+    items = [i for i in load_eval_items(eval_file) if not i.out_of_scope and i.key_facts]
+    if index is None or not items:
+        return None
+    firsts = index.closest([item.question for item in items])
+    found = [
+        hit
+        for item, notes in zip(items, firsts, strict=True)
+        for hit in facts_found(notes[0] if notes else "", item.key_facts)
+    ]
+    return sum(found) / len(found)
 
 
 def _tunesmith(arguments: list[str]) -> dict[str, Any]:
@@ -224,14 +250,16 @@ def _row(name, overrides, record, train_seconds, result) -> dict[str, Any]:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """One line per recipe: facts, voice, forgetting and time."""
-    head = ("| recipe | steps | train s | key-fact recall | all facts | similarity | answer loss "
-            "| stop | banned | OOS redirect | ARC-E Δ | PIQA Δ | LAMBADA Δ |")  # fmt: skip
+    head = ("| recipe | steps | train s | key-fact recall | first note | all facts "
+            "| similarity | answer loss | stop | banned | OOS redirect | ARC-E Δ | PIQA Δ "
+            "| LAMBADA Δ |")  # fmt: skip
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         forgetting = r["general_delta"]
         lines.append(
             f"| {r['recipe']} | {r['steps']} | {r['train_seconds']:.0f} "
-            f"| {_pct(r['key_fact_recall'])} | {_pct(r['all_facts_accuracy'])} "
+            f"| {_pct(r['key_fact_recall'])} | {_pct(r.get('first_note_recall'))} "
+            f"| {_pct(r['all_facts_accuracy'])} "
             f"| {_num(r['similarity'])} | {_num(r['val_loss'])} | {_pct(r['stop_rate'])} "
             f"| {_pct(r['banned_term_rate'])} | {_pct(r['redirect_rate'])} "
             f"| {_delta(forgetting, 'arc_easy')} | {_delta(forgetting, 'piqa')} "

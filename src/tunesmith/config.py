@@ -91,6 +91,18 @@ class NotesConfig(Section):
         "differently; the tuned copy is saved with the run and finds the notes at inference. "
         "0: the base embedding model.",
     )
+    # "answer" since session 21: on the sample company the model trained on notes in question
+    # order recalled less than a copy of its first note would have (64.0-69.5% against 70.3%
+    # over three seeds): it copied the wrong note as often as it rescued a wrong first one.
+    # Trained with the note that holds its answer first, it copies the first note, which the
+    # retriever ranks best (docs/specialization.md, session 21).
+    train_order: Literal["answer", "question"] = Field(
+        "answer",
+        description="Order of a training conversation's notes (chosen by its question, as at "
+        "inference): 'answer' puts first the notes whose answers are closest to the "
+        "conversation's own answer, so the model learns to rely on its first note; "
+        "'question': by closeness to the question, as at inference.",
+    )
     scope_guard: bool = Field(
         True,
         description="Show a question the data would decline (closer to one of its redirect "

@@ -17,6 +17,12 @@ def test_the_notes_line_says_the_retriever_was_tuned_and_how_to_turn_it_off() ->
     assert "retriever" not in notes_line({"notes": 40, "count": 4, "retriever_epochs": 0})
 
 
+def test_the_notes_line_says_training_notes_come_in_answer_order_and_how_to_change_it() -> None:
+    line = notes_line({"notes": 40, "count": 4, "train_order": "answer"})
+    assert "own answer first" in line and "data.notes.train_order=question" in line
+    assert "train_order" not in notes_line({"notes": 40, "count": 4, "train_order": "question"})
+
+
 def test_the_notes_line_says_what_the_scope_guard_holds_and_how_to_turn_it_off() -> None:
     guard = {"answered_questions": 402, "declined_questions": 24, "general_questions": 92}
     line = notes_line({"notes": 426, "count": 4, "scope_guard": guard})

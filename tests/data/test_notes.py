@@ -142,6 +142,42 @@ def test_annotating_adds_notes_to_conversations_and_leaves_documents_alone() -> 
     assert shown[0].messages[1:] == SHOP[0].messages
 
 
+# The second question is worded like the first and answers something else; the third, worded
+# differently, holds the first one's answer.
+PRICES = [
+    _chat("What does the Talus tent cost?", f"The Talus costs $349.\n\n{SIGN_OFF}"),
+    _chat("What does the Talus tent cost to rent?", f"Renting a tent is $22 a day.\n\n{SIGN_OFF}"),
+    _chat("Is that two-door shelter pricey?", f"The Talus costs $349 to buy.\n\n{SIGN_OFF}"),
+    _chat("When is the store open?", f"We open at 9 am every day.\n\n{SIGN_OFF}"),
+]
+
+
+@needs_embedder
+def test_in_answer_order_a_training_example_sees_the_note_that_holds_its_answer_first() -> None:
+    index = build_index(PRICES, count=2)
+    (by_question,) = index.closest([notes_query(PRICES[0].messages)], [0])
+    (by_answer,) = index.closest([notes_query(PRICES[0].messages)], [0], own_answer_first=True)
+    assert by_question == [_notes_text(PRICES[1]), _notes_text(PRICES[2])]
+    assert by_answer == [_notes_text(PRICES[2]), _notes_text(PRICES[1])]
+
+
+@needs_embedder
+def test_answer_order_leaves_the_notes_of_a_question_without_a_source_in_question_order() -> None:
+    index = build_index(PRICES, count=2)
+    query = [notes_query(PRICES[0].messages)]
+    assert index.closest(query, own_answer_first=True) == index.closest(query)
+
+
+@needs_embedder
+def test_annotating_in_answer_order_shows_the_same_notes_reordered() -> None:
+    index = build_index(PRICES, count=3)
+    (plain,) = annotate_examples(PRICES[:1], index, sources=[0])
+    (ordered,) = annotate_examples(PRICES[:1], index, sources=[0], own_answer_first=True)
+    notes_of = lambda c: c.messages[0].content.split("\n\n")[1:]  # noqa: E731
+    assert sorted(notes_of(plain)) == sorted(notes_of(ordered))
+    assert notes_of(ordered)[0] == _notes_text(PRICES[2]) != notes_of(plain)[0]
+
+
 @needs_embedder
 def test_saved_notes_load_back_and_find_the_same_answers(tmp_path: Path) -> None:
     index = build_index(SHOP, count=2)
@@ -303,7 +339,13 @@ def test_prepared_examples_carry_notes_and_the_notes_are_stored(
     prepared = prepare_dataset(
         DataConfig(train=data, notes={"count": 2}), tokenizer, model_id="m", context_length=512
     )
-    assert prepared.notes == {"notes": 20, "count": 2, "scope_guard": None, "retriever_epochs": 1}
+    assert prepared.notes == {
+        "notes": 20,
+        "count": 2,
+        "scope_guard": None,
+        "retriever_epochs": 1,
+        "train_order": "answer",
+    }
     assert NoteIndex.load(prepared.notes_dir).count == 2
     header = tokenizer(NOTES_HEADER, add_special_tokens=False)["input_ids"]
     for row in [*prepared.train, *prepared.validation]:
@@ -335,6 +377,19 @@ def test_the_tuned_retriever_is_stored_with_the_prepared_notes_unless_turned_off
     assert not (base.notes_dir / RETRIEVER_FILE).exists()
     assert NoteIndex.load(tuned.notes_dir).retriever is not None
     assert NoteIndex.load(base.notes_dir).retriever is None
+
+
+@needs_embedder
+def test_the_training_order_of_the_notes_is_part_of_the_prepared_dataset(
+    tmp_path: Path, tokenizer: Any, isolated_home: Path
+) -> None:
+    data = _write(tmp_path / "train.jsonl", PRICES * 2)
+    by_answer = _prepared(data, tokenizer, seed=0)
+    by_question = _prepared(data, tokenizer, seed=0, notes={"train_order": "question"})
+    assert by_answer.key != by_question.key
+    assert by_question.notes["train_order"] == "question"
+    decoded = lambda p: sorted(tokenizer.decode(r.input_ids) for r in p.train)  # noqa: E731
+    assert decoded(by_answer) != decoded(by_question)
 
 
 def test_notes_without_the_embedding_model_are_a_config_error_naming_the_fix(

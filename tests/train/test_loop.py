@@ -294,7 +294,13 @@ def test_a_run_with_answer_notes_keeps_them_beside_the_final_weights(notes_run):
     assert (final / "notes.json").is_file() and (final / "notes.safetensors").is_file()
     record = json.loads((notes_run / "run.json").read_text())
     # 10 conversations (9 train, 1 validation), all searchable at inference.
-    expected = {"notes": 10, "count": 2, "scope_guard": None, "retriever_epochs": 1}
+    expected = {
+        "notes": 10,
+        "count": 2,
+        "scope_guard": None,
+        "retriever_epochs": 1,
+        "train_order": "answer",
+    }
     assert record["data"]["answer_notes"] == expected
 
 

@@ -198,6 +198,12 @@ def notes_line(report: dict[str, Any]) -> str:
             "the training questions against their answers finds them; "
             "data.notes.retriever_epochs=0 uses the base model"
         )
+    if report.get("train_order") == "answer":
+        line += (
+            "\nnotes in training: the note closest to the example's own answer first, so the "
+            "model learns to rely on its first note; data.notes.train_order=question orders "
+            "them as at inference"
+        )
     guard = report.get("scope_guard")
     if not guard:
         return line

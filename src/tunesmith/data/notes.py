@@ -106,6 +106,10 @@ class NoteIndex:
         self.reranker: Reranker | None = None
         self.rerank_weight = 0.0
         self.rerank_pool = 0
+        # Base-model embeddings of the notes' answers and each source's latest note, made on
+        # the first `own_answer_first` query (training only; not saved).
+        self._answer_vectors: Any = None
+        self._latest_note: dict[int | None, int] = {}
 
     def __len__(self) -> int:
         return len(self.notes)
@@ -125,11 +129,15 @@ class NoteIndex:
         queries: Sequence[str],
         exclude: Sequence[int | None] = (),
         asked: Sequence[str] = (),
+        *,
+        own_answer_first: bool = False,
     ) -> list[list[str]]:
         """The `count` closest distinct note texts for each query, skipping source `exclude[i]`.
 
         With a reranker, `asked[i]` (the latest question; `queries[i]` when not given) is what
-        it scores the candidates against.
+        it scores the candidates against. With `own_answer_first`, the notes of a query with a
+        source are ordered by how close their answers are to that source's latest answer (the
+        training order, `data.notes.train_order`).
         """
         from tunesmith.embedding import embed
 
@@ -155,6 +163,8 @@ class NoteIndex:
             else:
                 pool = self._distinct(order, skip, max(self.rerank_pool, self.count))
                 candidates = self._rerank(question, pool, [float(row[i]) for i in pool])
+            if own_answer_first and skip is not None:
+                candidates = self._by_own_answer(candidates, skip)
             # Closest first: with the closest note last, next to the question, held-out recall
             # on the sample company fell from 61.9% to 54.4% (docs/specialization.md).
             out.append([note.text for note in self._fit(candidates)])
@@ -182,6 +192,20 @@ class NoteIndex:
             if len(picked) == limit:
                 break
         return picked
+
+    def _by_own_answer(self, candidates: list[int], source: int) -> list[int]:
+        """`candidates` ordered by their answers' cosine to `source`'s latest answer."""
+        if self._answer_vectors is None:
+            from tunesmith.embedding import embed
+
+            self._answer_vectors = embed([note.answer for note in self.notes])
+            self._latest_note = {note.source: i for i, note in enumerate(self.notes)}
+        own = self._latest_note.get(source)
+        if own is None:  # its answers were all boilerplate
+            return candidates
+        closeness = (self._answer_vectors[candidates] @ self._answer_vectors[own]).tolist()
+        # sorted() is stable: ties keep the retriever's order.
+        return [i for _, i in sorted(zip(closeness, candidates, strict=True), key=lambda p: -p[0])]
 
     def _rerank(self, question: str, pool: list[int], cosines: list[float]) -> list[int]:
         assert self.reranker is not None
@@ -215,13 +239,18 @@ class NoteIndex:
         return annotated
 
     def annotate_all(
-        self, conversations: Sequence[Sequence[Message]], exclude: Sequence[int | None] = ()
+        self,
+        conversations: Sequence[Sequence[Message]],
+        exclude: Sequence[int | None] = (),
+        *,
+        own_answer_first: bool = False,
     ) -> list[tuple[Message, ...]]:
         """`annotate` for many conversations, their questions embedded together."""
         found = self.closest(
             [notes_query(m) for m in conversations],
             exclude,
             [latest_question(m) for m in conversations],
+            own_answer_first=own_answer_first,
         )
         return [with_notes(m, texts) for m, texts in zip(conversations, found, strict=True)]
 
@@ -372,16 +401,20 @@ def annotate_examples(
     index: NoteIndex,
     *,
     sources: Sequence[int | None] | None = None,
+    own_answer_first: bool = False,
 ) -> list[Conversation | Document]:
     """Conversations with their notes; documents unchanged.
 
     `sources[i]` is the index position of example i's own conversation, whose notes it never
-    sees (the training split); None for examples outside the index (the validation split).
+    sees; None for examples outside the index. With `own_answer_first`, an example with a
+    source sees first the notes whose answers are closest to its own.
     """
     sources = list(sources) if sources is not None else [None] * len(examples)
     conversations = [(i, e) for i, e in enumerate(examples) if isinstance(e, Conversation)]
     annotated = index.annotate_all(
-        [e.messages for _, e in conversations], [sources[i] for i, _ in conversations]
+        [e.messages for _, e in conversations],
+        [sources[i] for i, _ in conversations],
+        own_answer_first=own_answer_first,
     )
     out = list(examples)
     for (i, example), messages in zip(conversations, annotated, strict=True):
