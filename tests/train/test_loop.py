@@ -298,7 +298,7 @@ def test_a_run_with_answer_notes_keeps_them_beside_the_final_weights(notes_run):
         "notes": 10,
         "count": 2,
         "scope_guard": None,
-        "retriever_epochs": 1,
+        "retriever_epochs": 2,
         "train_order": "answer",
     }
     assert record["data"]["answer_notes"] == expected
