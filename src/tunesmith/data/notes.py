@@ -16,6 +16,11 @@ first tuned on the training questions against their own answers (`data.notes.ret
 `build_index`) and finds the notes in training and at inference; it is saved with the
 notes. The model then sees in training the kind of notes it will see at inference: tuned at
 inference only, it found the fact more often but the model copied it less (session 20).
+A training conversation's notes are chosen by its question, like any other, but shown with the
+ones whose answers are closest to its own answer first (`data.notes.train_order`): trained in
+question order the model picked among its notes and copied a wrong one as often as it rescued a
+wrong first note; trained this way it copies its first note, which the retriever ranks best
+(session 21).
 Paragraphs repeated across many answers (a sign-off) are left out of the notes: they carry no
 fact and cost tokens. An answer shown once (to another question) is not shown again for the
 same question.
