@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from tunesmith.cli.main import main
-from tunesmith.errors import UsageError
-from tunesmith.train import distributed
+from tunesmith.config import load_config
+from tunesmith.errors import TunesmithError, UsageError
+from tunesmith.train import distributed, loop
 
 
 @pytest.fixture
@@ -43,3 +44,25 @@ def test_train_nproc_beyond_the_gpus_exits_2_before_launching(one_gpu, tmp_path,
     assert main(["train", str(config), "--nproc", "2", "--output", str(tmp_path / "run")]) == 2
     assert "need 2 GPUs" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture
+def shutdowns(monkeypatch: pytest.MonkeyPatch) -> list[distributed.DistContext]:
+    """The contexts `train` releases its process group for, in order."""
+    calls: list[distributed.DistContext] = []
+    monkeypatch.setattr(loop, "shutdown", calls.append)
+    return calls
+
+
+def test_train_releases_the_process_group_when_it_ends(job, tmp_path, shutdowns) -> None:
+    # A torchrun rank that exits with the gloo group alive can abort in its teardown
+    # ("terminate called without an active exception"), failing a run that succeeded.
+    loop.train(load_config(job()), tmp_path / "run")
+    assert len(shutdowns) == 1
+
+
+def test_train_releases_the_process_group_when_it_fails(job, tmp_path, shutdowns) -> None:
+    config = load_config(job(data={"train": str(tmp_path / "missing.jsonl")}))
+    with pytest.raises(TunesmithError):
+        loop.train(config, tmp_path / "run")
+    assert len(shutdowns) == 1

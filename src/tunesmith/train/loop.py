@@ -37,6 +37,7 @@ from tunesmith.train.distributed import (
     barrier,
     broadcast_flag,
     init_distributed,
+    shutdown,
 )
 from tunesmith.train.loss import soft_target_batch, summed_token_loss
 from tunesmith.train.memory import (
@@ -101,8 +102,17 @@ def train(
     on_event: EventHandler | None = None,
 ) -> TrainResult:
     """Train per `config` into `run_dir` (new) or continue the run in `run_dir` (resume)."""
-    emit = on_event or (lambda event: None)
     context = init_distributed()
+    try:
+        return _train(config, run_dir, context, resume, on_event or (lambda event: None))
+    finally:
+        # Left alive, gloo's worker threads are torn down at interpreter exit while still
+        # joinable, and the process aborts ("terminate called without an active exception").
+        shutdown(context)
+
+
+def _train(config: TunesmithConfig, run_dir: Path | None, context: DistContext, resume: bool,
+           emit: EventHandler) -> TrainResult:  # fmt: skip
     if resume:
         if run_dir is None:
             raise ConfigError("resume needs the run folder")
