@@ -66,3 +66,14 @@ def test_train_releases_the_process_group_when_it_fails(job, tmp_path, shutdowns
     with pytest.raises(TunesmithError):
         loop.train(config, tmp_path / "run")
     assert len(shutdowns) == 1
+
+
+def test_leaving_a_broken_process_group_does_not_replace_the_runs_outcome(monkeypatch) -> None:
+    def peer_gone() -> None:
+        raise RuntimeError("Connection closed by peer")
+
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", peer_gone)
+    cpu = torch.device("cpu")
+    context = distributed.DistContext(rank=0, world_size=2, local_rank=0, device=cpu)
+    distributed.shutdown(context)  # returns: the run's own result or error stands
